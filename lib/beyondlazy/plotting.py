@@ -110,11 +110,11 @@ def plot_spread(
             f"runs must have shape (n_seeds, len(x)) = (*, {x.shape[0]}); got {tuple(runs.shape)}"
         )
     median = runs.median(dim=0).values
-    (line,) = ax.plot(x, median, color=color, linestyle=linestyle,
-                      label=f"{label} (median of {runs.shape[0]})")
+    suffix = f" (median, band: range over {runs.shape[0]} seeds)" if runs.shape[0] > 1 else ""
+    (line,) = ax.plot(x, median, color=color, linestyle=linestyle, label=label + suffix)
     if runs.shape[0] > 1:
         ax.fill_between(x, runs.min(0).values, runs.max(0).values, color=line.get_color(),
-                        alpha=0.2, linewidth=0, label="min–max over seeds" if show_runs is False else None)
+                        alpha=0.2, linewidth=0)
     if show_runs:
         for row in runs:
             ax.plot(x, row, color=line.get_color(), linewidth=0.6, alpha=0.5)

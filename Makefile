@@ -1,0 +1,78 @@
+# Beyond the Lazy Regime: build the course website and run its tests.
+#
+#   make book    set up .venv/, build the website with every notebook executed
+#   make test    set up .venv/, run the whole test suite (unit tests, claims, every notebook)
+#   make lab     open the notebooks in JupyterLab
+#
+# Set BEYONDLAZY_SCALE=paper to run everything at the papers' sizes (a GPU is recommended).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Pins torch to the CPU build this project's machines install; `make CONSTRAINTS=/dev/null book`
+# lets pip choose torch itself (e.g. a CUDA build on a GPU machine).
+CONSTRAINTS ?= constraints.txt
+INSTALLED := $(VENV)/.installed
+BUILD := _build
+# Scratch copy of the book in which `make test` executes the notebooks (nbmake --overwrite);
+# `make book-executed` publishes that copy without executing anything a second time.
+EXECUTED := $(BUILD)/executed
+JB_FLAGS := -W -n --keep-going
+NBMAKE_TIMEOUT := 300
+
+.PHONY: help setup book test test-unit test-notebooks book-executed lab claims fix-notebooks check-notebooks clean distclean
+
+help:
+	@sed -n '1,9p' Makefile | sed 's/^# \{0,1\}//'
+
+$(INSTALLED): pyproject.toml $(CONSTRAINTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" > /dev/null
+	touch $(INSTALLED)
+
+setup: $(INSTALLED)
+
+book: $(INSTALLED)
+	$(BIN)/python -m tools.bookcache $(BUILD)
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@echo ""
+	@echo "The course website is ready: open $(CURDIR)/$(BUILD)/html/index.html"
+
+test: test-unit test-notebooks
+
+test-unit: $(INSTALLED)
+	$(BIN)/python -m pytest tests
+
+# Executes every notebook of _toc.yml once, in a scratch copy of the book.
+test-notebooks: $(INSTALLED)
+	rm -rf $(EXECUTED)
+	$(BIN)/python -m tools.stage $(EXECUTED)
+	cd $(EXECUTED) && $(CURDIR)/$(BIN)/python -m pytest -p no:cacheprovider --nbmake \
+	    --nbmake-timeout=$(NBMAKE_TIMEOUT) --overwrite $$($(CURDIR)/$(BIN)/python -m tools.notebooks list --root .)
+
+# Builds the website from the notebooks `make test` executed, from scratch, warnings as errors.
+book-executed: $(INSTALLED)
+	test -d $(EXECUTED) || (echo "run 'make test' first" && exit 1)
+	rm -rf $(BUILD)/html $(BUILD)/.doctrees $(BUILD)/jupyter_execute
+	$(BIN)/jupyter-book build $(EXECUTED) --path-output . $(JB_FLAGS)
+	@echo "The course website is ready: open $(CURDIR)/$(BUILD)/html/index.html"
+
+lab: $(INSTALLED)
+	$(BIN)/jupyter lab chapters/
+
+claims: $(INSTALLED)
+	$(BIN)/python -m beyondlazy.claims list
+
+fix-notebooks: $(INSTALLED)
+	$(BIN)/python -m tools.notebooks fix
+
+check-notebooks: $(INSTALLED)
+	$(BIN)/python -m tools.notebooks check
+
+clean:
+	rm -rf $(BUILD)
+
+distclean: clean
+	rm -rf $(VENV) lib/*.egg-info
