@@ -16,7 +16,8 @@ INSTALLED := $(VENV)/.installed
 BUILD := _build
 # Scratch copy of the book in which `make test` executes the notebooks (nbmake --overwrite);
 # `make book-executed` publishes that copy without executing anything a second time.
-EXECUTED := $(BUILD)/executed
+# (Not under _build/: nbmake skips every path that contains a _build folder.)
+EXECUTED := .book-executed
 JB_FLAGS := -W -n --keep-going
 NBMAKE_TIMEOUT := 300
 
@@ -42,8 +43,9 @@ book: $(INSTALLED)
 
 test: test-unit test-notebooks
 
+# Unit tests, the book's conventions, and every claim (results saved for the claims ledger).
 test-unit: $(INSTALLED)
-	$(BIN)/python -m pytest tests
+	BEYONDLAZY_CLAIMS_OUT=$(BUILD)/claims $(BIN)/python -m pytest tests
 
 # Executes every notebook of _toc.yml once, in a scratch copy of the book.
 test-notebooks: $(INSTALLED)
@@ -72,7 +74,7 @@ check-notebooks: $(INSTALLED)
 	$(BIN)/python -m tools.notebooks check
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(EXECUTED)
 
 distclean: clean
 	rm -rf $(VENV) lib/*.egg-info

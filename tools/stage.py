@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SKIP = {".git", ".venv", "_build", "__pycache__", ".pytest_cache", ".ipynb_checkpoints", "node_modules"}
+SKIP = {".git", ".venv", "_build", ".book-executed", "__pycache__", ".pytest_cache", ".ipynb_checkpoints", "node_modules"}
 
 
 def stage(dest: Path) -> None:

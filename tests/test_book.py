@@ -1,0 +1,152 @@
+"""The course book's conventions: notebooks, configuration, launch files, and the build cache."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tools import bookcache, notebooks, stage
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+NOTEBOOKS = notebooks.toc_notebooks()
+
+
+def markdown(path: Path) -> str:
+    nb = json.loads(path.read_text())
+    return "\n".join(notebooks.source(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def test_every_toc_entry_exists_and_every_chapter_notebook_is_in_the_toc():
+    listed = notebooks.toc_files()
+    for name in listed:
+        assert any((ROOT / f"{name}{ext}").exists() for ext in (".ipynb", ".md")), name
+    on_disk = {p.relative_to(ROOT).with_suffix("").as_posix() for p in (ROOT / "chapters").glob("*.ipynb")}
+    assert on_disk <= set(listed), f"notebooks missing from _toc.yml: {sorted(on_disk - set(listed))}"
+    assert NOTEBOOKS, "the book lists no notebook"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_clean_with_the_shared_setup_cells(path):
+    assert notebooks.problems(path) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapter_states_objectives_prerequisites_and_ends_with_a_summary(path):
+    text = markdown(path)
+    assert "Learning objectives" in text
+    assert "Prerequisites" in text
+    headings = re.findall(r"^## (.+)$", text, flags=re.M)
+    assert headings and headings[-1].strip() == "Summary", f"last section is {headings[-1:]}"
+
+
+def test_setup_cell_installs_only_the_course_package_from_the_configured_repository():
+    cell = notebooks.bootstrap_source()
+    url, branch = CONFIG["repository"]["url"], CONFIG["repository"]["branch"]
+    assert f"git+{url}@{branch}" in cell
+    assert "--no-deps" in cell and "google.colab" in cell
+    install = re.search(r"\[sys.executable, .*?\]", cell, flags=re.S).group(0)
+    assert "torch" not in install and "numpy" not in install
+
+
+def test_every_cited_key_is_in_the_bibliography():
+    bib = (ROOT / "references.bib").read_text()
+    keys = set(re.findall(r"@\w+\{([^,]+),", bib))
+    texts = [markdown(p) for p in NOTEBOOKS] + [p.read_text() for p in ROOT.glob("*.md")]
+    cited = {k.strip() for t in texts for group in re.findall(r"\{cite[pt]?\}`([^`]+)`", t)
+             for k in group.split(",")}
+    assert cited, "no citation found: the chapters cite their sources"
+    assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
+
+
+def test_book_configuration_fails_on_errors_and_launches_from_main():
+    execute = CONFIG["execute"]
+    assert execute["raise_on_error"] is True and execute.get("allow_errors") is False
+    assert isinstance(execute["timeout"], int) and execute["timeout"] >= 90
+    assert execute["execute_notebooks"] in {"cache", "force"}
+    assert CONFIG["repository"]["branch"] == "main"
+    assert CONFIG["repository"]["url"].startswith("https://")
+    assert CONFIG["launch_buttons"]["binderhub_url"] and CONFIG["launch_buttons"]["colab_url"]
+    extensions = CONFIG["sphinx"]["extra_extensions"]
+    assert "sphinx_proof" in extensions and "sphinx_exercise" in extensions
+    assert (ROOT / CONFIG["bibtex_bibfiles"][0]).is_file()
+    assert CONFIG["only_build_toc_files"] is True
+    for excluded in (".venv", "_build", "*.egg-info"):
+        assert excluded in CONFIG["exclude_patterns"]
+
+
+def test_repository_url_lives_in_one_place():
+    url = CONFIG["repository"]["url"]
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["repository-code"] == url
+    readme_urls = re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", (ROOT / "README.md").read_text())
+    assert readme_urls, "README.md links the repository (Binder and Colab badges)"
+    assert all(u.rstrip(".") == url for u in readme_urls), set(readme_urls)
+
+
+def test_binder_requirements_install_the_course_and_a_cpu_torch():
+    lines = [l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines()
+             if l.strip() and not l.startswith("#")]
+    assert "-e ." in lines, "Binder must install the course package itself"
+    assert any(l.startswith("--extra-index-url") and l.endswith("/whl/cpu") for l in lines)
+    assert any(l.startswith("torch") for l in lines)
+    assert not any(re.search(r"nvidia|\+cu\d|/whl/cu\d", l) for l in lines)
+    assert any(l.startswith("jupyterlab-myst") for l in lines)
+
+
+def test_package_metadata_uses_ranges_and_pins_torch_only_in_the_constraints_file():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"]:
+        assert "==" not in requirement, requirement
+    assert any(r.startswith("jupyter-book") and "<2" in r for r in project["optional-dependencies"]["book"])
+    constraints = (ROOT / "constraints.txt").read_text()
+    assert re.search(r"^torch==", constraints, flags=re.M)
+
+
+def test_build_outputs_are_ignored_by_git():
+    ignored = (ROOT / ".gitignore").read_text().split()
+    for entry in (".venv/", "_build/", "*.egg-info/"):
+        assert entry in ignored
+
+
+def test_cache_key_changes_with_the_library_and_the_scale(tmp_path, monkeypatch):
+    (tmp_path / "lib").mkdir()
+    module = tmp_path / "lib" / "m.py"
+    module.write_text("x = 1\n")
+    monkeypatch.delenv("BEYONDLAZY_SCALE", raising=False)
+    key = bookcache.cache_key(tmp_path)
+    assert bookcache.cache_key(tmp_path) == key
+    module.write_text("x = 2\n")
+    assert bookcache.cache_key(tmp_path) != key
+    key = bookcache.cache_key(tmp_path)
+    monkeypatch.setenv("BEYONDLAZY_SCALE", "paper")
+    assert bookcache.cache_key(tmp_path) != key
+
+
+def test_refresh_deletes_stale_outputs_only_when_the_key_changes(tmp_path, monkeypatch):
+    build = tmp_path / "_build"
+    monkeypatch.delenv("BEYONDLAZY_SCALE", raising=False)
+    assert bookcache.refresh(build)  # first build: nothing cached yet
+    for name in bookcache.STALE:
+        (build / name).mkdir()
+    assert not bookcache.refresh(build)
+    assert all((build / name).exists() for name in bookcache.STALE)
+    monkeypatch.setenv("BEYONDLAZY_SCALE", "paper")
+    assert bookcache.refresh(build)
+    assert not any((build / name).exists() for name in bookcache.STALE)
+
+
+def test_staged_book_has_execution_off_and_no_environment(tmp_path):
+    dest = tmp_path / "book"
+    stage.stage(dest)
+    config = yaml.safe_load((dest / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off"
+    assert config["repository"] == CONFIG["repository"]
+    assert not (dest / ".venv").exists() and not (dest / ".git").exists()
+    for path in NOTEBOOKS:
+        assert (dest / path.relative_to(ROOT)).read_text() == path.read_text()
