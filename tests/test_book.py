@@ -48,7 +48,7 @@ def test_chapter_states_objectives_prerequisites_and_ends_with_a_summary(path):
 def test_setup_cell_installs_only_the_course_package_from_the_configured_repository():
     cell = notebooks.bootstrap_source()
     url, branch = CONFIG["repository"]["url"], CONFIG["repository"]["branch"]
-    assert f"git+{url}@{branch}" in cell
+    assert f'REPOSITORY = "{url}"' in cell and f'git+{{REPOSITORY}}@{branch}"' in cell
     assert "--no-deps" in cell and "google.colab" in cell
     install = re.search(r"\[sys.executable, .*?\]", cell, flags=re.S).group(0)
     assert "torch" not in install and "numpy" not in install

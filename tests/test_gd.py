@@ -131,17 +131,18 @@ def first_divergence(q: Quadratic, eta: float, blowup: float, horizon: int = 10_
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_gd_matches_closed_form_on_quadratic(device):
+@pytest.mark.parametrize("device, dtype", DEVICE_DTYPES)
+def test_gd_matches_closed_form_on_quadratic(device, dtype):
     q, eta, T = quadratic(), 1.5, 40
-    traj = gradient_descent(q.loss_and_grad(device=device), q.theta0.to(device), step_size=eta,
-                            n_steps=T, metrics=coordinate_metrics(4))
+    traj = gradient_descent(q.loss_and_grad(dtype=dtype, device=device),
+                            q.theta0.to(dtype=dtype, device=device), step_size=eta, n_steps=T,
+                            metrics=coordinate_metrics(4))
     expected = torch.stack([q.iterate(eta, t) for t in range(T + 1)])
     expected_loss = torch.tensor([q.loss_at(eta, t) for t in range(T + 1)], dtype=torch.float64)
     torch.testing.assert_close(traj.steps, torch.arange(T + 1))
-    torch.testing.assert_close(recorded_iterates(traj, 4).cpu(), expected, **TOL[torch.float64])
-    torch.testing.assert_close(traj["loss"].cpu(), expected_loss, **TOL[torch.float64])
-    torch.testing.assert_close(traj.params.cpu(), q.iterate(eta, T), **TOL[torch.float64])
+    torch.testing.assert_close(recorded_iterates(traj, 4).cpu().double(), expected, **TOL[dtype])
+    torch.testing.assert_close(traj["loss"].cpu().double(), expected_loss, **TOL[dtype])
+    torch.testing.assert_close(traj.params.cpu().double(), q.iterate(eta, T), **TOL[dtype])
     assert traj.n_steps == T
 
 

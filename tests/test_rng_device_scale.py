@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import beyondlazy
-from beyondlazy import available_devices, by_scale, current_scale, default_device, rng
+from beyondlazy import available_devices, by_scale, current_scale, default_device, device_for, rng
 from beyondlazy.scale import ENV_VAR
-from beyondlazy.sensing import sensing_problem, train_symmetric
+from beyondlazy.sensing import gaussian_init, sensing_problem, train_symmetric
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -82,11 +82,14 @@ def test_draws_are_identical_on_cpu_and_cuda(name):
 
 @pytest.mark.gpu
 @requires_cuda
-def test_sensing_problem_is_identical_on_cpu_and_cuda():
+def test_sensing_problem_and_init_are_identical_on_cpu_and_cuda():
     on_cpu = sensing_problem(5, 2, 12, seed=4)
     on_cuda = sensing_problem(5, 2, 12, seed=4, device="cuda")
     assert torch.equal(on_cuda.A.cpu(), on_cpu.A)
     assert torch.equal(on_cuda.X.cpu(), on_cpu.X)
+    init_cpu = gaussian_init([1e-3, 0.1], 5, 4, seed=4)
+    init_cuda = gaussian_init([1e-3, 0.1], 5, 4, seed=4, device="cuda")
+    assert init_cuda.device.type == "cuda" and torch.equal(init_cuda.cpu(), init_cpu)
 
 
 def test_draws_do_not_depend_on_the_global_seed():
@@ -110,6 +113,7 @@ def _uses_of_randomness():
         "rand": lambda: rng.rand((3, 3), rng.generator(1)),
         "randperm": lambda: rng.randperm(9, rng.generator(1)),
         "sensing_problem": lambda: sensing_problem(6, 2, 20, seed=3),
+        "gaussian_init": lambda: gaussian_init([1e-3, 1.0], 4, 3, seed=2),
         "train_symmetric": sensing_run,
     }
 
@@ -150,6 +154,18 @@ def test_available_devices_lists_the_cpu_first_and_each_available_accelerator(mo
     assert {d.type for d in devices} == {"cpu"} | ({"cuda"} if cuda else set()) | ({"mps"} if mps else set())
     assert len(devices) == len({d.type for d in devices})
     assert default_device() in devices
+
+
+@pytest.mark.parametrize(
+    "cuda, mps, dtype, expected",
+    [(False, True, torch.float64, "cpu"), (False, True, torch.float32, "mps"),
+     (True, False, torch.float64, "cuda"), (True, True, torch.float64, "cuda"),
+     (False, False, torch.float64, "cpu"), (False, False, torch.float32, "cpu")],
+)
+def test_device_for_keeps_float64_off_mps(monkeypatch, cuda, mps, dtype, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert device_for(dtype) == torch.device(expected)
 
 
 def test_available_devices_match_this_machine():

@@ -14,7 +14,14 @@ import pytest
 import torch
 
 from beyondlazy import available_devices, rng
-from beyondlazy.sensing import adjoint, measure, sensing_problem, symmetric_loss_and_grad, train_symmetric
+from beyondlazy.sensing import (
+    adjoint,
+    gaussian_init,
+    measure,
+    sensing_problem,
+    symmetric_loss_and_grad,
+    train_symmetric,
+)
 
 TOL = {
     torch.float64: dict(rtol=1e-10, atol=1e-12),
@@ -200,10 +207,10 @@ def test_recorded_errors_match_their_definitions(small_instance):
 def test_batched_training_equals_training_each_init_alone(small_instance):
     inits = 1e-3 * gaussian((3, 8, 3), 3)
     inits[1] *= 10.0
-    together = train_symmetric(small_instance, inits, n_steps=60, record_every=20)
-    assert together.batched and together["test_error"].shape == (4, 3)
+    together = train_symmetric(small_instance, inits, n_steps=20, record_every=10)
+    assert together.batched and together["test_error"].shape == (3, 3)
     for k in range(3):
-        alone = train_symmetric(small_instance, inits[k], n_steps=60, record_every=20)
+        alone = train_symmetric(small_instance, inits[k], n_steps=20, record_every=10)
         torch.testing.assert_close(together.params[k], alone.params, **TOL[torch.float64])
         torch.testing.assert_close(together["test_error"][:, k], alone["test_error"], **TOL[torch.float64])
 
@@ -224,3 +231,40 @@ def test_training_runs_on_the_device_and_dtype_of_U0(device):
             reference = train_symmetric(cpu64, 1e-2 * rng.randn((6, 2), rng.generator(6), dtype=torch.float64),
                                         n_steps=100, record_every=25)
         torch.testing.assert_close(traj.params.cpu().double(), reference.params, **TOL[dtype])
+
+
+# ---------------------------------------------------------------------------------------------
+# The initialization U_0 = α G
+# ---------------------------------------------------------------------------------------------
+
+
+def test_gaussian_init_scales_one_gaussian_draw_per_run():
+    alphas = [1e-3, 0.5, 2.0]
+    U0 = gaussian_init(alphas, 5, 4, seed=3)
+    unit = gaussian_init([1.0, 1.0, 1.0], 5, 4, seed=3)
+    assert U0.shape == (3, 5, 4) and U0.dtype == torch.float64
+    for k, alpha in enumerate(alphas):
+        torch.testing.assert_close(U0[k], alpha * unit[k], rtol=1e-15, atol=0.0)
+    assert not torch.equal(unit[0], unit[1])  # independent draws, not one draw repeated
+    gen = rng.generator(3)  # the k-th run gets the k-th (n, r) draw of the seed's stream
+    sequential = torch.stack([rng.randn((5, 4), gen, dtype=torch.float64) for _ in range(3)])
+    assert torch.equal(unit, sequential)
+
+
+def test_gaussian_init_is_prefix_stable_so_adding_runs_keeps_earlier_ones():
+    few = gaussian_init([1.0, 2.0], 6, 3, seed=11)
+    many = gaussian_init([1.0, 2.0, 3.0, 4.0], 6, 3, seed=11)
+    assert torch.equal(few, many[:2])
+
+
+def test_gaussian_init_float32_is_the_float64_init_rounded():
+    as64 = gaussian_init([1e-9, 0.1], 4, 3, seed=0)
+    as32 = gaussian_init([1e-9, 0.1], 4, 3, seed=0, dtype=torch.float32)
+    assert torch.equal(as32, as64.to(torch.float32))
+
+
+@pytest.mark.parametrize("alphas, shown", [([0.1, 0.0], "0.0"), ([-1.0], "-1.0"), ([math.nan], "nan")])
+def test_gaussian_init_rejects_scales_that_are_not_positive(alphas, shown):
+    with pytest.raises(ValueError) as err:
+        gaussian_init(alphas, 4, 3, seed=0)
+    assert "alphas" in str(err.value) and shown in str(err.value) and "> 0" in str(err.value)

@@ -22,20 +22,19 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 BOOTSTRAP_TEMPLATE = '''\
-# Set-up (the same cell opens every chapter). On Google Colab this installs the course library
-# `beyondlazy` without its dependencies: Colab already has torch, numpy and matplotlib, and
-# reinstalling them would force a restart. Elsewhere it does nothing: `make lab`, `make book`
-# and Binder install everything beforehand.
+# Set-up, the same in every chapter. On Google Colab it installs the
+# course library without its dependencies (Colab has torch, numpy and
+# matplotlib; reinstalling them forces a restart). Elsewhere it does
+# nothing: `make lab`, `make book` and Binder install everything first.
 import sys
 
 if "google.colab" in sys.modules:
     import subprocess
 
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "beyondlazy @ git+{url}@{branch}"],
-        check=True,
-    )'''
+    REPOSITORY = "{url}"
+    PACKAGE = f"beyondlazy @ git+{{REPOSITORY}}@{branch}"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    "--no-deps", PACKAGE], check=True)'''
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 

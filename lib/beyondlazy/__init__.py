@@ -19,7 +19,7 @@ Device and dtype follow the input tensors; randomness always comes from an expli
 
 from . import analysis, claims, plotting, rng, scale, sensing
 from .analysis import loglog_slope, relative_error, sin_angle, top_singular_subspace
-from .device import available_devices, default_device, describe_device
+from .device import available_devices, default_device, describe_device, device_for
 from .gd import gradient_descent, value_and_grad
 from .notebook import Setup, notebook_setup
 from .plotting import COLORS, plot_power_law_fit, plot_spread, show, subplots
@@ -41,6 +41,7 @@ __all__ = [
     "current_scale",
     "default_device",
     "describe_device",
+    "device_for",
     "gradient_descent",
     "loglog_slope",
     "notebook_setup",

@@ -10,7 +10,7 @@ import os
 
 import torch
 
-__all__ = ["available_devices", "default_device", "describe_device"]
+__all__ = ["available_devices", "default_device", "describe_device", "device_for"]
 
 
 def default_device() -> torch.device:
@@ -24,6 +24,14 @@ def default_device() -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def device_for(dtype: torch.dtype) -> torch.device:
+    """The default device if it supports ``dtype``, else the CPU (Apple's MPS has no float64)."""
+    device = default_device()
+    if device.type == "mps" and dtype == torch.float64:
+        return torch.device("cpu")
+    return device
 
 
 def available_devices() -> list[torch.device]:

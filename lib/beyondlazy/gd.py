@@ -130,9 +130,9 @@ def gradient_descent(
     theta: Params = (params,) if single else tuple(params)
     if not theta:
         raise ValueError("params must hold at least one tensor; got an empty sequence")
+    check_same_device(**{f"params[{i}]": p for i, p in enumerate(theta)})
     for i, p in enumerate(theta):
         check_finite(f"params[{i}]", p)
-    check_same_device(**{f"params[{i}]": p for i, p in enumerate(theta)})
     dtypes = {p.dtype for p in theta}
     if len(dtypes) != 1:
         raise ValueError(f"params must share one dtype; got {sorted(map(str, dtypes))}")

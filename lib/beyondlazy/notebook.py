@@ -29,9 +29,8 @@ def notebook_setup() -> Setup:
 
     setup = Setup(device=default_device(), scale=current_scale())
     use_course_style()
-    hint = f" (set {ENV_VAR}=paper for the papers' sizes)" if setup.scale == "default" else ""
-    print(
-        f"beyondlazy {__version__} | torch {torch.__version__} | device: "
-        f"{describe_device(setup.device)} | scale: {setup.scale}{hint}"
-    )
+    hint = f" ({ENV_VAR}=paper gives the papers' sizes)" if setup.scale == "default" else ""
+    print(f"beyondlazy {__version__}, torch {torch.__version__}")
+    print(f"device: {describe_device(setup.device)}")
+    print(f"scale: {setup.scale}{hint}")
     return setup

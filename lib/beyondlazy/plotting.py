@@ -18,7 +18,6 @@ import io
 from collections.abc import Sequence
 
 import matplotlib
-import matplotlib.pyplot as plt
 import torch
 
 from .analysis import loglog_slope
@@ -80,6 +79,8 @@ def use_course_style() -> None:
 
 def subplots(ncols: int = 1, nrows: int = 1, *, width: float = 4.2, height: float = 3.2, **kwargs):
     """``plt.subplots`` with a panel size in inches and the course style; returns ``(fig, axes)``."""
+    import matplotlib.pyplot as plt
+
     with matplotlib.rc_context(_STYLE):
         return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kwargs)
 
@@ -109,7 +110,7 @@ def plot_spread(
         raise ValueError(
             f"runs must have shape (n_seeds, len(x)) = (*, {x.shape[0]}); got {tuple(runs.shape)}"
         )
-    median = runs.median(dim=0).values
+    median = runs.quantile(0.5, dim=0)  # the average of the middle two for an even count
     suffix = f" (median, band: range over {runs.shape[0]} seeds)" if runs.shape[0] > 1 else ""
     (line,) = ax.plot(x, median, color=color, linestyle=linestyle, label=label + suffix)
     if runs.shape[0] > 1:
@@ -162,6 +163,8 @@ def show(fig, alt: str) -> FigureWithAlt | None:
         raise ValueError(
             f"alt must describe the figure in words (at least 10 characters); got {alt!r}"
         )
+    import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)

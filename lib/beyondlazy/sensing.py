@@ -30,7 +30,15 @@ from .gd import gradient_descent
 from .trajectory import Trajectory
 from .validation import check_finite, check_int, check_positive, check_rank, check_same_device
 
-__all__ = ["SensingProblem", "sensing_problem", "measure", "adjoint", "symmetric_loss_and_grad", "train_symmetric"]
+__all__ = [
+    "SensingProblem",
+    "adjoint",
+    "gaussian_init",
+    "measure",
+    "sensing_problem",
+    "symmetric_loss_and_grad",
+    "train_symmetric",
+]
 
 
 @dataclass(frozen=True)
@@ -71,8 +79,9 @@ def sensing_problem(
     rank = check_int("rank", rank, minimum=1, maximum=n)
     m = check_int("m", m, minimum=1)
     kappa = check_positive("kappa", kappa)
-    if kappa < 1:
-        raise ValueError(f"kappa must be >= 1; got {kappa}")
+    if kappa < 1 or (rank == 1 and kappa != 1):
+        allowed = "1 for a rank-1 matrix" if rank == 1 else ">= 1"
+        raise ValueError(f"kappa must be {allowed}; got {kappa}")
     gen = rng.generator(seed)
     G = rng.randn((m, n, n), gen, dtype=dtype, device=device)
     A = (G + G.transpose(1, 2)) / 2
@@ -80,6 +89,25 @@ def sensing_problem(
     sigma = torch.linspace(1.0, kappa**-0.5, rank, dtype=torch.float64)
     X = (Q * sigma).to(dtype=dtype, device=device)
     return SensingProblem(A=A, X=X, y=measure(A, X @ X.T))
+
+
+def gaussian_init(
+    alphas: torch.Tensor, n: int, width: int, *, seed: int,
+    dtype: torch.dtype = torch.float64, device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """U_0 = α_k G_k for each scale α_k: shape (K, n, r), G_k with i.i.d. N(0, 1) entries.
+
+    The G_k are drawn one after the other from ``seed``: the k-th run gets the k-th draw whatever
+    the number of runs, and a sweep over α is reproducible on every device.
+    """
+    alphas = torch.as_tensor(alphas, dtype=torch.float64).reshape(-1)
+    if not bool(torch.isfinite(alphas).all()) or not bool((alphas > 0).all()):
+        raise ValueError(f"alphas must be finite and > 0; got {alphas.tolist()}")
+    n = check_int("n", n, minimum=1)
+    width = check_int("width", width, minimum=1)
+    gen = rng.generator(seed)
+    G = torch.stack([rng.randn((n, width), gen, dtype=torch.float64) for _ in alphas])
+    return (alphas[:, None, None] * G).to(dtype=dtype, device=device)
 
 
 def symmetric_loss_and_grad(A: torch.Tensor, y: torch.Tensor):

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import rng
+from ..device import device_for
 from ..scale import by_scale
-from ..sensing import sensing_problem, train_symmetric
+from ..sensing import gaussian_init, sensing_problem, train_symmetric
 from .registry import Check, claim
 
 
@@ -37,11 +37,12 @@ TWO_INITS = {
 def two_inits_run(seed: int, scale: str):
     """Train one model from a small and a large init (one batched call); return the trajectory."""
     cfg = by_scale(TWO_INITS, scale)
-    problem = sensing_problem(cfg.n, cfg.rank, cfg.m, seed=seed)
-    G = rng.randn((2, cfg.n, cfg.width), rng.generator(seed + 10_000), dtype=torch.float64)
-    alphas = torch.tensor([cfg.alpha_small, cfg.alpha_large], dtype=torch.float64)
-    return train_symmetric(problem, alphas[:, None, None] * G, step_size=cfg.step_size,
-                           n_steps=cfg.n_steps, tol=1e-6, record_every=25)
+    device = device_for(torch.float64)  # errors near 1e-6 need float64
+    problem = sensing_problem(cfg.n, cfg.rank, cfg.m, seed=seed, device=device)
+    U0 = gaussian_init([cfg.alpha_small, cfg.alpha_large], cfg.n, cfg.width, seed=seed + 10_000,
+                       device=device)
+    return train_symmetric(problem, U0, step_size=cfg.step_size, n_steps=cfg.n_steps, tol=1e-6,
+                           record_every=25)
 
 
 @claim(

@@ -18,6 +18,7 @@ import importlib
 import json
 import math
 import platform
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -152,6 +153,8 @@ def claim(
     """Register the decorated function ``(seed, scale) -> list[Check]`` as claim ``id``."""
 
     def register(fn):
+        if not re.fullmatch(r"C\d+\.\d+", id):
+            raise ValueError(f"id must look like 'C<chapter>.<number>', e.g. 'C3.8'; got {id!r}")
         if id in _REGISTRY:
             raise ValueError(f"claim id {id!r} is already registered")
         _REGISTRY[id] = Claim(id, statement, source, chapter, test, fn, tuple(test_seeds))
