@@ -14,6 +14,7 @@ or initialization scales becomes one call.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
@@ -163,6 +164,8 @@ def gradient_descent(
                     f"got shape {tuple(p.shape)}"
                 )
     eta = _as_step_sizes(step_size, batch, ref)
+    scalar_eta = None if isinstance(step_size, torch.Tensor) and step_size.numel() > 1 else float(
+        eta.reshape(-1)[0]) if eta.numel() else None
     flag_shape = () if batch is None else (batch,)
     device = ref.device
 
@@ -174,6 +177,7 @@ def gradient_descent(
     alive = torch.ones(flag_shape, dtype=torch.bool, device=device)
     diverged_at = torch.full(flag_shape, -1, dtype=torch.long, device=device)
     converged = torch.zeros(flag_shape, dtype=torch.bool, device=device)
+    loss_at_divergence = torch.zeros(flag_shape, dtype=ref.dtype, device=device)
     threshold = None
     records: dict[str, list[torch.Tensor]] = {"loss": [], **{name: [] for name in metrics}}
     steps: list[int] = []
@@ -191,18 +195,19 @@ def gradient_descent(
                 )
             if threshold is None:
                 threshold = blowup * loss.abs().clamp_min(torch.finfo(loss.dtype).tiny)
-            bad = ~torch.isfinite(loss) | (loss > threshold)
-            diverged_at = torch.where(bad & alive, torch.full_like(diverged_at, t), diverged_at)
-            alive = alive & ~bad
+            newly = alive & (~torch.isfinite(loss) | (loss > threshold))
+            diverged_at = torch.where(newly, t, diverged_at)
+            loss_at_divergence = torch.where(newly, loss, loss_at_divergence)
+            alive = alive & ~newly
 
             last = t == n_steps
             if t % record_every == 0 or last:
                 if not bool(alive.all()) and on_divergence == "raise":
                     run = int(torch.nonzero(~alive.reshape(-1))[0]) if batched else 0
                     step = int(diverged_at.reshape(-1)[run])
-                    value = float(loss.reshape(-1)[run])
-                    reason = "became NaN or infinite" if not torch.isfinite(
-                        loss.reshape(-1)[run]) else f"grew above {blowup:.0e} times its initial value"
+                    value = float(loss_at_divergence.reshape(-1)[run])
+                    reason = "became NaN or infinite" if not math.isfinite(value) else (
+                        f"grew above {blowup:.0e} times its initial value")
                     where = f" (run {run} of the batch)" if batched else ""
                     err = DivergenceError(step, float(eta.reshape(-1)[run]), value, reason + where)
                     raise err
@@ -223,10 +228,13 @@ def gradient_descent(
                     break
             if last:
                 break
-            theta = tuple(
-                torch.where(per_run(p, alive), p - per_run(p, eta) * g, p)
-                for p, g in zip(theta, grads)
-            )
+            if scalar_eta is not None:  # one fused kernel per parameter: p − η g
+                stepped = tuple(p.add(g, alpha=-scalar_eta) for p, g in zip(theta, grads))
+            else:
+                stepped = tuple(p - per_run(p, eta) * g for p, g in zip(theta, grads))
+            if on_divergence == "stop":  # freeze diverged runs (with "raise", the next record raises)
+                stepped = tuple(torch.where(per_run(p, alive), q, p) for p, q in zip(theta, stepped))
+            theta = stepped
             t += 1
 
     return Trajectory(
