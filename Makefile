@@ -18,6 +18,7 @@ BUILD := _build
 # `make book-executed` publishes that copy without executing anything a second time.
 # (Not under _build/: nbmake skips every path that contains a _build folder.)
 EXECUTED := .book-executed
+RESULTS := $(BUILD)/test-results
 JB_FLAGS := -W -n --keep-going
 NBMAKE_TIMEOUT := 300
 
@@ -42,17 +43,19 @@ book: $(INSTALLED)
 	@echo "The course website is ready: open $(CURDIR)/$(BUILD)/html/index.html"
 
 test: test-unit test-notebooks
+	@$(BIN)/python -m tools.test_summary $(RESULTS)/unit.xml $(RESULTS)/notebooks.xml
 
 # Unit tests, the book's conventions, and every claim (results saved for the claims ledger).
 test-unit: $(INSTALLED)
-	BEYONDLAZY_CLAIMS_OUT=$(BUILD)/claims $(BIN)/python -m pytest tests
+	BEYONDLAZY_CLAIMS_OUT=$(BUILD)/claims $(BIN)/python -m pytest tests --junitxml=$(RESULTS)/unit.xml
 
 # Executes every notebook of _toc.yml once, in a scratch copy of the book.
 test-notebooks: $(INSTALLED)
 	rm -rf $(EXECUTED)
 	$(BIN)/python -m tools.stage $(EXECUTED)
 	cd $(EXECUTED) && $(CURDIR)/$(BIN)/python -m pytest -p no:cacheprovider --nbmake \
-	    --nbmake-timeout=$(NBMAKE_TIMEOUT) --overwrite $$($(CURDIR)/$(BIN)/python -m tools.notebooks list --root .)
+	    --nbmake-timeout=$(NBMAKE_TIMEOUT) --overwrite --junitxml=$(CURDIR)/$(RESULTS)/notebooks.xml \
+	    $$($(CURDIR)/$(BIN)/python -m tools.notebooks list --root .)
 
 # Builds the website from the notebooks `make test` executed, from scratch, warnings as errors.
 book-executed: $(INSTALLED)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools import bookcache, notebooks, stage
+from tools import bookcache, notebooks, stage, test_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -57,7 +57,8 @@ def test_setup_cell_installs_only_the_course_package_from_the_configured_reposit
 def test_every_cited_key_is_in_the_bibliography():
     bib = (ROOT / "references.bib").read_text()
     keys = set(re.findall(r"@\w+\{([^,]+),", bib))
-    texts = [markdown(p) for p in NOTEBOOKS] + [p.read_text() for p in ROOT.glob("*.md")]
+    pages = [ROOT / f"{name}.md" for name in notebooks.toc_files() if (ROOT / f"{name}.md").exists()]
+    texts = [markdown(p) for p in NOTEBOOKS] + [p.read_text() for p in pages]
     cited = {k.strip() for t in texts for group in re.findall(r"\{cite[pt]?\}`([^`]+)`", t)
              for k in group.split(",")}
     assert cited, "no citation found: the chapters cite their sources"
@@ -150,3 +151,15 @@ def test_staged_book_has_execution_off_and_no_environment(tmp_path):
     assert not (dest / ".venv").exists() and not (dest / ".git").exists()
     for path in NOTEBOOKS:
         assert (dest / path.relative_to(ROOT)).read_text() == path.read_text()
+
+
+def test_test_summary_adds_up_junit_reports_and_fails_on_failures(tmp_path, capsys):
+    unit = tmp_path / "unit.xml"
+    unit.write_text('<testsuites><testsuite tests="10" failures="1" errors="1" skipped="2"/></testsuites>')
+    notebooks_xml = tmp_path / "nb.xml"
+    notebooks_xml.write_text('<testsuite tests="3" failures="0" errors="0" skipped="0"/>')
+    assert test_summary.main([str(unit), str(notebooks_xml)]) == 1
+    assert capsys.readouterr().out.strip() == "Tests: 9 passed, 2 failed, 2 skipped"
+    unit.write_text('<testsuites><testsuite tests="4" failures="0" errors="0" skipped="1"/></testsuites>')
+    assert test_summary.main([str(unit)]) == 0
+    assert capsys.readouterr().out.strip() == "Tests: 3 passed, 0 failed, 1 skipped"

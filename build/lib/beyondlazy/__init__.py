@@ -1,0 +1,60 @@
+"""beyondlazy: the library of the course "Beyond the Lazy Regime".
+
+Overparameterized models trained by gradient descent, beyond the lazy (NTK) regime, with every
+claim of the course checked numerically. One module per mathematical object; the public names are
+re-exported here.
+
+Notation (shared by the whole course; each module's docstring restates the symbols it uses)
+------------------------------------------------------------------------------------------
+θ, θ_t       parameters, at step t            η, μ     step size
+L            training loss                    α        initialization scale
+n            samples (or matrix dimension in Chapter 0/3)
+m            network width (Chapters 1, 4) or number of measurements (Chapters 0, 3)
+r, r*        factor width and true rank        d        input dimension
+K            number of runs batched into one call
+
+Device and dtype follow the input tensors; randomness always comes from an explicit seed
+(:mod:`beyondlazy.rng`); problem sizes follow ``BEYONDLAZY_SCALE`` (:mod:`beyondlazy.scale`).
+"""
+
+from . import analysis, claims, plotting, rng, scale, sensing
+from .analysis import loglog_slope, relative_error, sin_angle, top_singular_subspace
+from .device import available_devices, default_device, describe_device, device_for
+from .gd import gradient_descent, value_and_grad
+from .notebook import Setup, notebook_setup
+from .plotting import COLORS, plot_power_law_fit, plot_spread, show, subplots
+from .scale import SCALES, by_scale, current_scale
+from .trajectory import DivergenceError, Trajectory
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "COLORS",
+    "DivergenceError",
+    "SCALES",
+    "Setup",
+    "Trajectory",
+    "analysis",
+    "available_devices",
+    "by_scale",
+    "claims",
+    "current_scale",
+    "default_device",
+    "describe_device",
+    "device_for",
+    "gradient_descent",
+    "loglog_slope",
+    "notebook_setup",
+    "plot_power_law_fit",
+    "plot_spread",
+    "plotting",
+    "relative_error",
+    "rng",
+    "scale",
+    "sensing",
+    "show",
+    "sin_angle",
+    "subplots",
+    "top_singular_subspace",
+    "value_and_grad",
+]
