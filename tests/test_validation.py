@@ -316,3 +316,11 @@ def test_sensing_problem_rejects_non_positive_sizes_and_negative_seeds(kwargs, n
         sensing_problem(args.pop("n"), args.pop("rank"), args.pop("m"), **args)
     shown = str(kwargs[name])
     assert re.match(rf"{name} must be .*; got {shown}$", str(err.value)), str(err.value)
+
+
+def test_gradient_descent_rejects_an_empty_batch():
+    empty = torch.zeros(0, 3, dtype=torch.float64)
+    with pytest.raises(ValueError) as err:
+        gradient_descent(lambda p: (p.sum(-1), (torch.ones_like(p),)), empty,
+                         step_size=0.1, n_steps=1, batched=True)
+    assert "K >= 1" in str(err.value) and "K = 0" in str(err.value)

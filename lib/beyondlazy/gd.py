@@ -157,6 +157,8 @@ def gradient_descent(
         if ref.ndim == 0:
             raise ValueError("params must have a leading batch axis when batched=True; got a scalar")
         batch = ref.shape[0]
+        if batch == 0:
+            raise ValueError("params must hold at least one run (K >= 1) when batched=True; got K = 0")
         for i, p in enumerate(theta):
             if p.ndim == 0 or p.shape[0] != batch:
                 raise ValueError(
@@ -164,8 +166,8 @@ def gradient_descent(
                     f"got shape {tuple(p.shape)}"
                 )
     eta = _as_step_sizes(step_size, batch, ref)
-    scalar_eta = None if isinstance(step_size, torch.Tensor) and step_size.numel() > 1 else float(
-        eta.reshape(-1)[0]) if eta.numel() else None
+    one_step_size = not (isinstance(step_size, torch.Tensor) and step_size.numel() > 1)
+    scalar_eta = float(eta.reshape(-1)[0]) if one_step_size else None
     flag_shape = () if batch is None else (batch,)
     device = ref.device
 
@@ -209,8 +211,7 @@ def gradient_descent(
                     reason = "became NaN or infinite" if not math.isfinite(value) else (
                         f"grew above {blowup:.0e} times its initial value")
                     where = f" (run {run} of the batch)" if batched else ""
-                    err = DivergenceError(step, float(eta.reshape(-1)[run]), value, reason + where)
-                    raise err
+                    raise DivergenceError(step, float(eta.reshape(-1)[run]), value, reason + where)
                 steps.append(t)
                 records["loss"].append(torch.where(alive, loss, nan))
                 for name, fn in metrics.items():
