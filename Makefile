@@ -1,8 +1,12 @@
 # Beyond the Lazy Regime: build the course website and run its tests.
 #
-#   make book    set up .venv/, build the website with every notebook executed
-#   make test    set up .venv/, run the whole test suite (unit tests, claims, every notebook)
-#   make lab     open the notebooks in JupyterLab
+#   make book            set up .venv/, build the website with every notebook executed
+#   make test            set up .venv/, run the whole test suite (unit tests, claims, notebooks)
+#   make lab             open the notebooks in JupyterLab
+#   make claims          list the claims of the course
+#   make book-executed   build the website from the notebooks `make test` executed (CI)
+#   make fix-notebooks   rewrite the shared set-up cell, strip outputs (check-notebooks: check)
+#   make clean           remove _build/ (distclean: also .venv/)
 #
 # Set BEYONDLAZY_SCALE=paper to run everything at the papers' sizes (a GPU is recommended).
 
@@ -25,7 +29,7 @@ NBMAKE_TIMEOUT := 300
 .PHONY: help setup book test test-unit test-notebooks book-executed lab claims fix-notebooks check-notebooks clean distclean
 
 help:
-	@sed -n '1,9p' Makefile | sed 's/^# \{0,1\}//'
+	@awk '/^[^#]/ {exit} {sub(/^# ?/, ""); print}' Makefile
 
 $(INSTALLED): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
