@@ -26,7 +26,7 @@ def test_claim_holds(claim_id):
         assert result.holds, result.report()
 
 
-def test_every_claim_of_the_contract_that_is_registered_names_a_real_test():
+def test_every_registered_claim_names_an_existing_test():
     for entry in all_claims():
         path, _, node = entry.test.partition("::")
         function = re.sub(r"\[.*\]$", "", node)

@@ -27,9 +27,9 @@ class TwoInitsConfig:
 
 
 TWO_INITS = {
-    "default": TwoInitsConfig(n=32, rank=1, m=192, width=64, alpha_small=1e-9, alpha_large=0.1,
+    "default": TwoInitsConfig(n=32, rank=1, m=192, width=64, alpha_small=1e-10, alpha_large=0.1,
                               step_size=0.25, n_steps=3000),
-    "paper": TwoInitsConfig(n=80, rank=2, m=960, width=160, alpha_small=1e-9, alpha_large=0.05,
+    "paper": TwoInitsConfig(n=80, rank=2, m=960, width=160, alpha_small=1e-10, alpha_large=0.05,
                             step_size=0.25, n_steps=6000),
 }
 
