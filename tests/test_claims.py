@@ -43,3 +43,12 @@ def test_claim_ids_are_unique_and_follow_the_course_numbering():
 def test_every_claim_has_a_statement_source_and_chapter():
     for entry in all_claims():
         assert len(entry.statement) > 40 and entry.source and entry.chapter.startswith("Chapter")
+
+
+def test_claim_modules_are_discovered_one_per_chapter():
+    from beyondlazy.claims.registry import claim_modules
+
+    modules = claim_modules()
+    assert "beyondlazy.claims.chapter0" in modules
+    files = sorted(p.stem for p in (ROOT / "lib/beyondlazy/claims").glob("chapter*.py"))
+    assert [m.rsplit(".", 1)[1] for m in modules] == files

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import pkgutil
 import platform
 import re
 import subprocess
@@ -39,8 +40,11 @@ _RELATIONS: dict[str, Callable[[float, object], bool]] = {
     "in": lambda v, b: b[0] <= v <= b[1],
 }
 
-# Modules that register claims, one per chapter; importing one registers its claims.
-CLAIM_MODULES = ("beyondlazy.claims.chapter0",)
+def claim_modules() -> list[str]:
+    """The modules that register claims: ``beyondlazy.claims.chapterN``, one per chapter."""
+    folder = Path(__file__).resolve().parent
+    return sorted(f"{__package__}.{info.name}" for info in pkgutil.iter_modules([str(folder)])
+                  if re.fullmatch(r"chapter\d+", info.name))
 
 
 @dataclass(frozen=True)
@@ -164,7 +168,7 @@ def claim(
 
 
 def _load() -> None:
-    for module in CLAIM_MODULES:
+    for module in claim_modules():
         importlib.import_module(module)
 
 
