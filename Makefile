@@ -5,6 +5,7 @@
 #   make lab             open the notebooks in JupyterLab
 #   make claims          list the claims of the course
 #   make book-executed   build the website from the notebooks `make test` executed (CI)
+#   make check-site      open every page of the built website in headless Chromium
 #   make fix-notebooks   rewrite the shared set-up cell, strip outputs (check-notebooks: check)
 #   make clean           remove _build/ (distclean: also .venv/)
 #
@@ -26,7 +27,7 @@ RESULTS := $(BUILD)/test-results
 JB_FLAGS := -W -n --keep-going
 NBMAKE_TIMEOUT := 300
 
-.PHONY: help setup book test test-unit test-notebooks book-executed lab claims fix-notebooks check-notebooks clean distclean
+.PHONY: help setup book test test-unit test-notebooks book-executed check-site lab claims fix-notebooks check-notebooks clean distclean
 
 help:
 	@awk '/^[^#]/ {exit} {sub(/^# ?/, ""); print}' Makefile
@@ -51,7 +52,8 @@ test: test-unit test-notebooks
 
 # Unit tests, the book's conventions, and every claim (results saved for the claims ledger).
 test-unit: $(INSTALLED)
-	BEYONDLAZY_CLAIMS_OUT=$(BUILD)/claims $(BIN)/python -m pytest tests --junitxml=$(RESULTS)/unit.xml
+	BEYONDLAZY_CLAIMS_OUT=$(BUILD)/claims $(BIN)/python -m pytest tests --ignore=tests/site \
+	    --junitxml=$(RESULTS)/unit.xml
 
 # Executes every notebook of _toc.yml once, in a scratch copy of the book.
 test-notebooks: $(INSTALLED)
@@ -65,8 +67,14 @@ test-notebooks: $(INSTALLED)
 book-executed: $(INSTALLED)
 	test -d $(EXECUTED) || (echo "run 'make test' first" && exit 1)
 	rm -rf $(BUILD)/html $(BUILD)/.doctrees $(BUILD)/jupyter_execute
-	$(BIN)/jupyter-book build $(EXECUTED) --path-output . $(JB_FLAGS)
+	BEYONDLAZY_CLAIMS_RESULTS=$(CURDIR)/$(BUILD)/claims \
+	    $(BIN)/jupyter-book build $(EXECUTED) --path-output . $(JB_FLAGS)
 	@echo "The course website is ready: open $(CURDIR)/$(BUILD)/html/index.html"
+
+# Needs Debian's chromium (apt-get install chromium); screenshots go to _build/screenshots/.
+check-site: $(INSTALLED)
+	BEYONDLAZY_REQUIRE_SITE=1 $(BIN)/python -m pytest tests/site -p no:cacheprovider \
+	    --junitxml=$(RESULTS)/site.xml
 
 lab: $(INSTALLED)
 	$(BIN)/jupyter lab chapters/
