@@ -24,6 +24,9 @@ BUILD := _build
 # (Not under _build/: nbmake skips every path that contains a _build folder.)
 EXECUTED := .book-executed
 RESULTS := $(BUILD)/test-results
+# JavaScript the website serves itself (widgets render offline): npm ci + tools/vendor_js.py.
+VENDOR := _vendor
+VENDORED := $(VENDOR)/.stamp
 JB_FLAGS := -W -n --keep-going
 NBMAKE_TIMEOUT := 300
 
@@ -39,9 +42,14 @@ $(INSTALLED): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" > /dev/null
 	touch $(INSTALLED)
 
-setup: $(INSTALLED)
+$(VENDORED): package.json package-lock.json tools/vendor_js.py | $(INSTALLED)
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	$(BIN)/python -m tools.vendor_js node_modules $(VENDOR)
+	touch $(VENDORED)
 
-book: $(INSTALLED)
+setup: $(INSTALLED) $(VENDORED)
+
+book: $(INSTALLED) $(VENDORED)
 	$(BIN)/python -m tools.bookcache $(BUILD)
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo ""
@@ -51,7 +59,7 @@ test: test-unit test-notebooks
 	@$(BIN)/python -m tools.test_summary $(RESULTS)/unit.xml $(RESULTS)/notebooks.xml
 
 # Unit tests, the book's conventions, and every claim (results saved for the claims ledger).
-test-unit: $(INSTALLED)
+test-unit: $(INSTALLED) $(VENDORED)
 	BEYONDLAZY_CLAIMS_OUT=$(BUILD)/claims $(BIN)/python -m pytest tests --ignore=tests/site \
 	    --junitxml=$(RESULTS)/unit.xml
 
@@ -64,8 +72,9 @@ test-notebooks: $(INSTALLED)
 	    $$($(CURDIR)/$(BIN)/python -m tools.notebooks list --root .)
 
 # Builds the website from the notebooks `make test` executed, from scratch, warnings as errors.
-book-executed: $(INSTALLED)
+book-executed: $(INSTALLED) $(VENDORED)
 	test -d $(EXECUTED) || (echo "run 'make test' first" && exit 1)
+	rm -rf $(EXECUTED)/$(VENDOR) && cp -r $(VENDOR) $(EXECUTED)/
 	rm -rf $(BUILD)/html $(BUILD)/.doctrees $(BUILD)/jupyter_execute
 	BEYONDLAZY_CLAIMS_RESULTS=$(CURDIR)/$(BUILD)/claims \
 	    $(BIN)/jupyter-book build $(EXECUTED) --path-output . $(JB_FLAGS)
@@ -92,4 +101,4 @@ clean:
 	rm -rf $(BUILD) $(EXECUTED)
 
 distclean: clean
-	rm -rf $(VENV) lib/*.egg-info
+	rm -rf $(VENV) lib/*.egg-info node_modules $(VENDOR)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools import bookcache, notebooks, stage, test_summary
+from tools import bookcache, notebooks, stage, test_summary, vendor_js
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -163,3 +163,22 @@ def test_test_summary_adds_up_junit_reports_and_fails_on_failures(tmp_path, caps
     unit.write_text('<testsuites><testsuite tests="4" failures="0" errors="0" skipped="1"/></testsuites>')
     assert test_summary.main([str(unit)]) == 0
     assert capsys.readouterr().out.strip() == "Tests: 3 passed, 0 failed, 1 skipped"
+
+
+def test_vendored_widget_javascript_is_complete_and_points_at_local_files(tmp_path):
+    node_modules = ROOT / "node_modules"
+    if not (node_modules / "@jupyter-widgets" / "html-manager").is_dir():
+        pytest.skip("run `make setup` (npm ci) first")
+    vendor_js.vendor(node_modules, tmp_path)
+    site = tmp_path / "vendor"
+    assert (site / "require.js").stat().st_size > 10_000
+    assert (site / "html-manager" / "embed-amd.js").stat().st_size > 1_000_000
+    fonts = sorted(p.suffix for p in (site / "html-manager" / "embed-amd" / "dist").iterdir())
+    assert ".woff2" in fonts
+    shim = (site / "widgets-offline.js").read_text()
+    assert "http" not in shim and '"@jupyter-widgets/controls": bundle' in shim
+    # every page with widgets loads exactly these three local files, in this order
+    scripts = list(CONFIG["sphinx"]["config"]["nb_ipywidgets_js"])
+    assert scripts == ["../vendor/widgets-offline.js", "../vendor/require.js",
+                       "../vendor/html-manager/embed-amd.js"]
+    assert CONFIG["sphinx"]["config"]["html_extra_path"] == ["_vendor"]
