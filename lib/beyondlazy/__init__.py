@@ -4,14 +4,14 @@ Overparameterized models trained by gradient descent, beyond the lazy (NTK) regi
 claim of the course checked numerically. One module per mathematical object; the public names are
 re-exported here.
 
-Notation (shared by the whole course; each module's docstring restates the symbols it uses)
-------------------------------------------------------------------------------------------
-θ, θ_t       parameters, at step t            η, μ     step size
-L            training loss                    α        initialization scale
-n            samples (or matrix dimension in Chapter 0/3)
-m            network width (Chapters 1, 4) or number of measurements (Chapters 0, 3)
-r, r*        factor width and true rank        d        input dimension
-K            number of runs batched into one call
+Notation, shared by the whole course (each module's docstring restates the symbols it uses)::
+
+    θ, θ_t       parameters, at step t            η, μ     step size
+    L            training loss                    α        initialization scale
+    n            samples (or matrix dimension in Chapter 0/3)
+    m            network width (Chapters 1, 4) or number of measurements (Chapters 0, 3)
+    r, r*        factor width and true rank        d        input dimension
+    K            number of runs batched into one call
 
 Device and dtype follow the input tensors; randomness always comes from an explicit seed
 (:mod:`beyondlazy.rng`); problem sizes follow ``BEYONDLAZY_SCALE`` (:mod:`beyondlazy.scale`).

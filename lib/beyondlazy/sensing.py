@@ -13,10 +13,10 @@ This module stores the m sensing matrices densely, as an (m, n, n) tensor, and w
 formula exactly as above: it is short, easy to check, and the oracle for faster operators. It is
 used by Chapter 0 at small sizes; Chapter 3 studies the problem in depth.
 
-Notation
---------
-n   matrix dimension          r*  true rank (``rank``)     r  factor width (``width``)
-m   number of measurements    α   initialization scale     μ  step size
+Notation::
+
+    n   matrix dimension          r*  true rank (``rank``)     r  factor width (``width``)
+    m   number of measurements    α   initialization scale     μ  step size
 """
 
 from __future__ import annotations
