@@ -29,22 +29,21 @@ LossAndGrad = Callable[..., tuple[torch.Tensor, Sequence[torch.Tensor]]]
 
 
 def value_and_grad(loss: Callable[..., torch.Tensor]) -> LossAndGrad:
-    """Turn ``loss(*params) -> L`` into ``loss_and_grad(*params) -> (L, grads)`` with ``torch.func``.
+    """Turn ``loss(*params) -> L`` into ``loss_and_grad(*params) -> (L, grads)`` with autograd.
 
     ``L`` may be a scalar or, for a batch of independent runs, a vector with one loss per run:
     the gradient is then that of ``L.sum()``, which is each run's own gradient because the runs
-    do not interact. Use it when no hand-derived gradient is available (or to test one).
+    do not interact. Use it when no hand-derived gradient is available (or to test one). It works
+    inside the loop's ``torch.no_grad()``; plain reverse-mode autograd is used because it costs
+    far less per call than ``torch.func.grad`` on small problems.
     """
 
     def loss_and_grad(*params: torch.Tensor):
-        def total(*p):
-            value = loss(*p)
-            return value.sum(), value.detach()
-
-        grads, (_, value) = torch.func.grad_and_value(
-            total, argnums=tuple(range(len(params))), has_aux=True
-        )(*params)
-        return value, grads
+        with torch.enable_grad():
+            leaves = [p.detach().requires_grad_(True) for p in params]
+            value = loss(*leaves)
+            grads = torch.autograd.grad(value.sum(), leaves)
+        return value.detach(), grads
 
     return loss_and_grad
 
