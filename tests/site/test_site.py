@@ -1,7 +1,8 @@
 """Every page of the built website, opened in headless Chromium with no network.
 
-Checks, per page: no failed request, no console error, every math expression typeset by the
-vendored MathJax (no raw TeX left outside code), every image loaded, every embedded widget rendered,
+Checks, per page: no request leaves the site and none fails, no console error, every math
+expression typeset by the vendored MathJax (no raw TeX left outside code), every image loaded,
+every embedded widget rendered, every explorer (precomputed frames) responding to its slider,
 every internal link and anchor resolving, and, on notebook pages, the launch and download buttons.
 A full-page screenshot of each page is saved in _build/screenshots/.
 """
@@ -97,6 +98,18 @@ def test_page_renders_completely_offline(page, base_url, browser, report):
             !!(s.parentElement && s.parentElement.querySelector('[class*="widget-"]')))""")
     assert all(widgets), f"{page}: {widgets.count(False)} of {len(widgets)} widgets not rendered"
 
+    # Explorers: precomputed frames (matplotlib's to_jshtml) must respond on the static page.
+    players = tab.evaluate("""() => [...document.querySelectorAll('input.anim-slider')].map(slider => {
+        const id = slider.id.replace('_anim_slider', '');
+        const img = document.getElementById('_anim_img' + id);
+        const before = img ? img.src : null;
+        slider.value = slider.max;
+        slider.dispatchEvent(new Event('input'));
+        return {frames: parseInt(slider.max) + 1, changed: !!img && img.src !== before};
+    })""")
+    dead = [p for p in players if p["frames"] < 2 or not p["changed"]]
+    assert not dead, f"{page}: {len(dead)} of {len(players)} explorers do not respond to their slider"
+
     links = tab.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))")
     internal = [h for h in links if not urlparse(h).scheme and not h.startswith(("mailto:", "javascript:"))]
     missing = []
@@ -129,4 +142,5 @@ def test_page_renders_completely_offline(page, base_url, browser, report):
     report["math_expressions"] += math["total"]
     report["images"] += len(images)
     report["widgets"] += len(widgets)
+    report["explorers"] = report.get("explorers", 0) + len(players)
     report["internal_links"] += len(internal)
