@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # e.g. a bad $BEYONDLAZY_SCALE
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(result.to_json() if args.json else result.report())
-    if args.save:
+    if args.save:  # before printing: a closed pipe on stdout must not lose the result
         result.save(args.save)
+    print(result.to_json() if args.json else result.report())
     return 0 if result.holds else 1
 
 
