@@ -17,7 +17,10 @@ Device and dtype follow the input tensors; randomness always comes from an expli
 (:mod:`beyondlazy.rng`); problem sizes follow ``BEYONDLAZY_SCALE`` (:mod:`beyondlazy.scale`).
 """
 
-from . import analysis, claims, plotting, rng, scale, sensing
+from . import (
+    analysis, claims, explorer, factorized, jacobian, least_squares, networks, operators, plotting,
+    rng, scale, sensing,
+)
 from .analysis import loglog_slope, relative_error, sin_angle, top_singular_subspace
 from .device import available_devices, default_device, describe_device, device_for
 from .gd import gradient_descent, value_and_grad
@@ -35,6 +38,12 @@ __all__ = [
     "Setup",
     "Trajectory",
     "analysis",
+    "explorer",
+    "factorized",
+    "jacobian",
+    "least_squares",
+    "networks",
+    "operators",
     "available_devices",
     "by_scale",
     "claims",

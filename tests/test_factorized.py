@@ -1,0 +1,185 @@
+"""Factorized GD for symmetric and asymmetric sensing: gradients, metrics, the power method,
+symmetrization and the balancedness identity.
+
+Oracles: autograd through the dense reference operator of beyondlazy.sensing, closed forms
+(the power method by repeated multiplication, the one-step identity of the balancedness lemma),
+and the definitions of the recorded metrics written out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from beyondlazy import rng, sin_angle, top_singular_subspace
+from beyondlazy.factorized import (
+    asymmetric_init,
+    asymmetric_loss_and_grad,
+    asymmetric_problem,
+    gaussian_init,
+    lift,
+    power_matrix,
+    power_method,
+    spectral_estimator,
+    sym,
+    symmetric_loss_and_grad,
+    symmetric_problem,
+    train_asymmetric,
+    train_symmetric,
+)
+from beyondlazy.sensing import measure
+
+TOL = dict(rtol=1e-10, atol=1e-12)
+
+
+def gaussian(shape, seed):
+    return rng.randn(shape, rng.generator(seed), dtype=torch.float64)
+
+
+@pytest.fixture(scope="module")
+def sym_problem():
+    return symmetric_problem(8, 2, 40, seed=0, kappa=2.0, block_rows=7)
+
+
+@pytest.fixture(scope="module")
+def asym_problem():
+    return asymmetric_problem(6, 5, 2, 25, seed=1, block_rows=6)
+
+
+def test_symmetric_problem_has_unit_norm_target_with_condition_number_kappa(sym_problem):
+    eigs = torch.linalg.eigvalsh(sym_problem.target).flip(0)
+    assert float(eigs[0]) == pytest.approx(1.0, rel=1e-12)
+    assert float(eigs[0] / eigs[1]) == pytest.approx(2.0, rel=1e-10)
+    torch.testing.assert_close(sym_problem.y, sym_problem.op.measure(sym_problem.target), **TOL)
+
+
+def test_asymmetric_target_has_unit_norm_and_condition_number_kappa():
+    p = asymmetric_problem(7, 5, 3, 20, seed=2, kappa=4.0)
+    s = torch.linalg.svdvals(p.target)
+    assert float(s[0]) == pytest.approx(1.0, rel=1e-12)
+    assert float(s[0] / s[2]) == pytest.approx(4.0, rel=1e-10)
+
+
+def test_symmetric_gradient_equals_autograd_through_the_dense_operator(sym_problem):
+    A, y = sym_problem.op.dense(), sym_problem.y
+    U = gaussian((3, 8, 4), 3)
+    loss, (grad,) = symmetric_loss_and_grad(sym_problem.op, y)(U)
+
+    def reference(U):
+        residual = measure(A, U @ U.transpose(-1, -2)) - y
+        return 0.25 * (residual**2).sum()
+
+    auto = torch.func.grad(reference)(U)
+    torch.testing.assert_close(grad, auto, **TOL)
+    torch.testing.assert_close(loss.sum(), reference(U), **TOL)
+
+
+def test_asymmetric_gradients_equal_autograd(asym_problem):
+    A, y = asym_problem.op.dense(), asym_problem.y
+    U, V = gaussian((2, 6, 3), 4), gaussian((2, 5, 3), 5)
+    loss, (gu, gv) = asymmetric_loss_and_grad(asym_problem.op, y)(U, V)
+
+    def reference(U, V):
+        residual = torch.einsum("kij,bij->bk", A, U @ V.transpose(-1, -2)) / math.sqrt(25) - y
+        return 0.5 * (residual**2).sum()
+
+    au, av = torch.func.grad(reference, argnums=(0, 1))(U, V)
+    torch.testing.assert_close(gu, au, **TOL)
+    torch.testing.assert_close(gv, av, **TOL)
+    torch.testing.assert_close(loss.sum(), reference(U, V), **TOL)
+
+
+def test_power_method_closed_form_equals_repeated_multiplication(sym_problem):
+    Z = power_matrix(sym_problem)
+    U0 = gaussian((8, 3), 6)
+    step = torch.eye(8, dtype=torch.float64) + 0.25 * Z
+    expected = U0.clone()
+    for _ in range(7):
+        expected = step @ expected
+    torch.testing.assert_close(power_method(Z, U0, 0.25, 7), expected, **TOL)
+
+
+def test_spectral_estimator_spans_the_top_eigenvectors_of_the_adjoint_of_y(sym_problem):
+    basis = spectral_estimator(sym_problem)
+    Z = sym_problem.op.adjoint(sym_problem.y)
+    torch.testing.assert_close(basis.T @ basis, torch.eye(2, dtype=torch.float64), **TOL)
+    lam = torch.linalg.eigvalsh(Z).flip(0)
+    torch.testing.assert_close(torch.diag(basis.T @ Z @ basis), lam[:2], **TOL)
+
+
+def test_recorded_metrics_match_their_definitions(sym_problem):
+    U0 = gaussian_init([1e-3, 1e-2], 8, 5, seed=7)
+    run = train_symmetric(sym_problem, U0, step_size=0.2, n_steps=12, record_every=12,
+                          power_method=True)
+    U = run.params
+    X, target = sym_problem.X, sym_problem.target
+    Q = torch.linalg.qr(X)[0]
+    gram = U @ U.transpose(-1, -2)
+    torch.testing.assert_close(run.final("test_error"),
+                               torch.linalg.matrix_norm(gram - target) / target.norm(), **TOL)
+    torch.testing.assert_close(run.final("noise"),
+                               torch.linalg.matrix_norm(U - Q @ Q.T @ U, ord=2), **TOL)
+    torch.testing.assert_close(run.final("signal"), torch.linalg.svdvals(Q.T @ U)[:, 1], **TOL)
+    torch.testing.assert_close(run.final("sin_x"),
+                               sin_angle(top_singular_subspace(U, 2), Q), **TOL)
+    tilde = power_method(power_matrix(sym_problem), U0, 0.2, 12)
+    torch.testing.assert_close(run.final("power_gap"),
+                               torch.linalg.matrix_norm(U - tilde) / tilde.norm(dim=(-1, -2)),
+                               **TOL)
+    assert run["power_gap"][0].abs().max() < 1e-14  # Ũ_0 = U_0
+
+
+def test_early_gd_from_tiny_init_follows_the_power_method():
+    problem = symmetric_problem(20, 2, 400, seed=3)
+    U0 = gaussian_init([1e-8], 20, 6, seed=4)
+    run = train_symmetric(problem, U0, n_steps=20, record_every=1, power_method=True)
+    assert float(run["power_gap"].max()) < 1e-6
+
+
+def test_symmetrization_turns_the_asymmetric_measurement_into_a_difference(asym_problem):
+    A = asym_problem.op.dense()
+    U, V = gaussian((6, 3), 8), gaussian((5, 3), 9)
+    B = sym(A)
+    assert torch.equal(B, B.transpose(1, 2)) and B.shape == (25, 11, 11)
+    W, W_tilde = lift(U, V)
+    lhs = torch.einsum("kij,ij->k", B, W @ W.T - W_tilde @ W_tilde.T)
+    rhs = 4 * torch.einsum("kij,ij->k", A, U @ V.T)
+    torch.testing.assert_close(lhs, rhs, **TOL)
+
+
+def test_one_gd_step_changes_the_imbalance_by_the_lemma_identity(asym_problem):
+    # B⁺ − B = μ²(∇_U Lᵀ∇_U L − ∇_V Lᵀ∇_V L) with B = UᵀU − VᵀV, exactly (float64).
+    U, V, mu = gaussian((6, 4), 10), gaussian((5, 4), 11), 0.1
+    _, (gu, gv) = asymmetric_loss_and_grad(asym_problem.op, asym_problem.y)(U, V)
+    U1, V1 = U - mu * gu, V - mu * gv
+    before, after = U.T @ U - V.T @ V, U1.T @ U1 - V1.T @ V1
+    torch.testing.assert_close(after - before, mu**2 * (gu.T @ gu - gv.T @ gv), **TOL)
+    torch.testing.assert_close(U.T @ gu, gv.T @ V, **TOL)  # the key identity Uᵀ∇_U L = ∇_V Lᵀ V
+
+
+def test_imbalance_never_exceeds_the_lemma_bound(asym_problem):
+    U0, V0 = asymmetric_init([1e-1, 1e-3], 6, 5, 4, seed=12)
+    run = train_asymmetric(asym_problem, U0, V0, step_size=0.25, n_steps=60)
+    assert bool((run["imbalance"] <= run["imbalance_bound"] * (1 + 1e-12)).all())
+    torch.testing.assert_close(run["imbalance_bound"][0], run["imbalance"][0], **TOL)
+
+
+def test_asymmetric_init_stacks_one_gaussian_draw():
+    U0, V0 = asymmetric_init([2.0], 4, 3, 2, seed=5)
+    W0 = gaussian_init([2.0], 7, 2, seed=5)
+    torch.testing.assert_close(torch.cat([U0, V0], dim=1), W0, rtol=0, atol=0)
+
+
+def test_bad_arguments_raise_value_errors_naming_the_parameter(sym_problem, asym_problem):
+    with pytest.raises(ValueError, match="U0"):
+        train_symmetric(sym_problem, gaussian((7, 3), 0), n_steps=1)
+    with pytest.raises(ValueError, match="width r"):
+        train_symmetric(sym_problem, gaussian((8, 1), 0), n_steps=1)
+    with pytest.raises(ValueError, match="diagnostics"):
+        train_symmetric(sym_problem, gaussian((8, 2), 0), n_steps=1, diagnostics=("nope",))
+    with pytest.raises(ValueError, match="kappa"):
+        symmetric_problem(5, 2, 10, seed=0, kappa=0.5)
+    with pytest.raises(ValueError, match="U0 and V0"):
+        train_asymmetric(asym_problem, gaussian((6, 3), 0), gaussian((5, 2), 1), n_steps=1)
