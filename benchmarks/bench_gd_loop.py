@@ -11,28 +11,12 @@ U <- U - mu * grad(U) against `gradient_descent`, and prints the ratio (1.00 = n
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 from beyondlazy import describe_device, gradient_descent, rng
 from beyondlazy.sensing import sensing_problem, symmetric_loss_and_grad
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def best_of(fn, device, repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import best_of  # benchmarks/timing.py
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ script measures, in one run on one device:
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
@@ -24,23 +23,7 @@ from beyondlazy import describe_device, rng
 from beyondlazy.factorized import symmetric_loss_and_grad
 from beyondlazy.operators import SymmetricOperator, symmetric_operator
 from beyondlazy.sensing import symmetric_loss_and_grad as dense_loss_and_grad
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def best_of(fn, device, repeats: int = 5) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import best_of  # benchmarks/timing.py
 
 
 def read_bandwidth(device) -> float:

@@ -31,7 +31,9 @@ from beyondlazy.factorized import (
 )
 from beyondlazy.sensing import measure
 
-TOL = dict(rtol=1e-10, atol=1e-12)
+from testkit import TOL as _TOL
+
+TOL = _TOL[torch.float64]
 
 
 def gaussian(shape, seed):

@@ -17,19 +17,10 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from beyondlazy import DivergenceError, available_devices, gradient_descent, value_and_grad
+from beyondlazy import DivergenceError, gradient_descent, value_and_grad
 from beyondlazy import rng
 
-# Tolerances, in one place, keyed by dtype.
-TOL = {
-    torch.float64: dict(rtol=1e-10, atol=1e-12),
-    torch.float32: dict(rtol=1e-4, atol=1e-5),
-}
-
-DEVICES = [
-    pytest.param(d, id=str(d), marks=() if d.type == "cpu" else pytest.mark.gpu)
-    for d in available_devices()
-]
+from testkit import DEVICES, TOL
 
 
 def _dtypes_for(device: torch.device) -> list[torch.dtype]:

@@ -27,7 +27,9 @@ from beyondlazy.networks import (
     unflatten,
 )
 
-TOL = dict(rtol=1e-10, atol=1e-12)
+from testkit import TOL as _TOL
+
+TOL = _TOL[torch.float64]
 
 
 def setting(activation="tanh", n=6, d=4, m=9, seed=0):

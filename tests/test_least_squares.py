@@ -15,7 +15,7 @@ import functools
 import pytest
 import torch
 
-from beyondlazy import available_devices, rng
+from beyondlazy import rng
 from beyondlazy.least_squares import (
     closest_interpolant,
     linear_closed_form,
@@ -27,15 +27,7 @@ from beyondlazy.least_squares import (
 )
 from beyondlazy.networks import OneHiddenLayer, init_params, network, sphere_inputs
 
-TOL = {
-    torch.float64: dict(rtol=1e-10, atol=1e-12),
-    torch.float32: dict(rtol=1e-4, atol=1e-5),
-}
-
-DEVICES = [
-    pytest.param(d, id=str(d), marks=() if d.type == "cpu" else pytest.mark.gpu)
-    for d in available_devices()
-]
+from testkit import DEVICES, TOL
 
 
 def problem(n=8, p=30, seed=0, K=None, dtype=torch.float64, device="cpu"):

@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from beyondlazy import available_devices, rng
+from beyondlazy import rng
 from beyondlazy.operators import (
     AsymmetricOperator,
     SymmetricOperator,
@@ -23,11 +23,7 @@ from beyondlazy.operators import (
 )
 from beyondlazy.sensing import adjoint, measure, sensing_problem
 
-TOL = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: dict(rtol=1e-4, atol=1e-5)}
-DEVICES = [
-    pytest.param(d, id=str(d), marks=() if d.type == "cpu" else pytest.mark.gpu)
-    for d in available_devices()
-]
+from testkit import DEVICES, TOL
 
 
 def gaussian(shape, seed, dtype=torch.float64):

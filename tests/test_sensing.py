@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from beyondlazy import available_devices, rng
+from beyondlazy import rng
 from beyondlazy.sensing import (
     adjoint,
     gaussian_init,
@@ -23,15 +23,7 @@ from beyondlazy.sensing import (
     train_symmetric,
 )
 
-TOL = {
-    torch.float64: dict(rtol=1e-10, atol=1e-12),
-    torch.float32: dict(rtol=1e-4, atol=1e-5),
-}
-
-DEVICES = [
-    pytest.param(d, id=str(d), marks=() if d.type == "cpu" else pytest.mark.gpu)
-    for d in available_devices()
-]
+from testkit import DEVICES, TOL
 
 
 def gaussian(shape, seed):
