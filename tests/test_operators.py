@@ -72,6 +72,17 @@ def test_streaming_in_blocks_gives_the_same_numbers_as_one_pass(dense):
         torch.testing.assert_close(a, b, **TOL[torch.float64])
 
 
+@pytest.mark.parametrize("K", [1, 16, 40])  # the block grows with the batch (1x, 2x, 4x)
+def test_batched_streaming_gives_each_run_its_own_residual_and_adjoint(dense, K):
+    op = SymmetricOperator(SymmetricOperator.from_dense(dense).M, 3, dense.shape[1])
+    Z, y = symmetric((K, 7, 7), 8), gaussian((30,), 9)
+    residual, adj = op.residual_and_adjoint(Z, y)
+    for k in (0, K - 1):
+        torch.testing.assert_close(residual[k], measure(dense, Z[k]) - y, **TOL[torch.float64])
+        torch.testing.assert_close(adj[k], adjoint(dense, measure(dense, Z[k]) - y),
+                                   **TOL[torch.float64])
+
+
 def test_asymmetric_operator_matches_explicit_sums():
     op = asymmetric_operator(5, 4, 17, rng.generator(0), block_rows=3)
     A = op.dense()
