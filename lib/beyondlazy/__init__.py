@@ -18,13 +18,16 @@ Device and dtype follow the input tensors; randomness always comes from an expli
 """
 
 from . import (
-    analysis, claims, explorer, factorized, jacobian, least_squares, networks, operators, plotting,
-    rng, scale, sensing,
+    analysis, claims, explorer, factorized, jacobian, lazy, least_squares, networks, ntk, operators,
+    plotting, rng, scale, sensing,
 )
 from .analysis import loglog_slope, relative_error, sin_angle, top_singular_subspace
 from .device import available_devices, default_device, describe_device, device_for
 from .gd import gradient_descent, value_and_grad
+from .lazy import TeacherTask, relu_teacher_task, train_lazy
+from .networks import symmetrized_init
 from .notebook import Setup, notebook_setup
+from .ntk import arccos0, arccos1, empirical_ntk, empirical_ntk_products, relu_ntk
 from .plotting import COLORS, plot_power_law_fit, plot_spread, show, subplots
 from .scale import SCALES, by_scale, current_scale
 from .trajectory import DivergenceError, Trajectory
@@ -36,14 +39,9 @@ __all__ = [
     "DivergenceError",
     "SCALES",
     "Setup",
+    "TeacherTask",
     "Trajectory",
     "analysis",
-    "explorer",
-    "factorized",
-    "jacobian",
-    "least_squares",
-    "networks",
-    "operators",
     "available_devices",
     "by_scale",
     "claims",
@@ -51,19 +49,33 @@ __all__ = [
     "default_device",
     "describe_device",
     "device_for",
+    "empirical_ntk",
+    "empirical_ntk_products",
+    "explorer",
+    "factorized",
     "gradient_descent",
+    "jacobian",
+    "lazy",
+    "least_squares",
     "loglog_slope",
+    "networks",
     "notebook_setup",
+    "ntk",
+    "operators",
     "plot_power_law_fit",
     "plot_spread",
     "plotting",
     "relative_error",
+    "relu_ntk",
+    "relu_teacher_task",
     "rng",
     "scale",
     "sensing",
     "show",
     "sin_angle",
     "subplots",
+    "symmetrized_init",
     "top_singular_subspace",
+    "train_lazy",
     "value_and_grad",
 ]

@@ -29,6 +29,10 @@ Notation::
 
     n  samples      d  input dimension      m  width (number of hidden neurons)      p  parameters
 
+:func:`symmetrized_init` draws the neurons in pairs with opposite output weights, so that
+f(θ_0; x) = 0 for every x (the initialization of Chizat, Oyallon and Bach, used with an output
+scale α in Chapter 1 and :mod:`beyondlazy.lazy`).
+
 References: the NTK scaling is that of Jacot et al. (2018) and Du et al. (2019); the mean-field
 scaling is discussed by Chizat, Oyallon and Bach (2019). Used in Chapter 2 (overparameterized
 least squares) and Chapter 1 (lazy linearization).
@@ -53,6 +57,7 @@ __all__ = [
     "network",
     "output_scale",
     "sphere_inputs",
+    "symmetrized_init",
     "unflatten",
 ]
 
@@ -147,3 +152,56 @@ def sphere_inputs(
     g = rng.randn((n, d), rng.generator(seed), dtype=torch.float64)
     x = g / torch.linalg.vector_norm(g, dim=1, keepdim=True)
     return check_finite("x", x.to(dtype=dtype, device=device))
+
+
+def symmetrized_init(
+    net: OneHiddenLayer, *, seed: int, init_scale: float = 1.0, output_std: float | None = None,
+    dtype: torch.dtype = torch.float64, device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """θ_0 with neurons in pairs of opposite output weights, so that f(θ_0; x) = 0 for every x.
+
+    For j < m/2 draw w_j with N(0, 1) entries and v_j = abs(g_j), g_j ~ N(0, c²); neuron
+    j + m/2 copies w_j and takes −v_j. The two neurons of a pair cancel at every input (exactly
+    in exact arithmetic; in floating point up to the round-off of summing m terms, about 1e-16
+    relative to the sum of the terms' absolute values), while the Jacobian at θ_0 stays that of
+    a random network. Both
+    layers are then multiplied by the initialization scale τ (``init_scale``): for a ReLU network
+    without output factor (``"standard"``) the output is 2-homogeneous, f(τθ; x) = τ² f(θ; x),
+    as in Chizat, Oyallon and Bach (2019).
+
+    Parameters
+    ----------
+    net : OneHiddenLayer
+        The architecture; its width m must be even.
+    seed : int
+        Seed of the draw (:mod:`beyondlazy.rng`).
+    init_scale : float
+        τ > 0, multiplying W and v.
+    output_std : float, optional
+        c, the standard deviation of the output weights before pairing; by default that of
+        :func:`init_params` (1/√m for ``"standard"``, 1 otherwise).
+    dtype, device
+        Of the returned θ_0 (the draw is made in float64 on the CPU).
+
+    Returns
+    -------
+    Tensor, shape (p,)
+        θ_0 = τ (vec W, v). Used in Chapter 1 (lazy linearization).
+    """
+    m = check_int("m", net.m, minimum=2)
+    if m % 2:
+        raise ValueError(f"m must be even for a symmetrized initialization; got {m}")
+    if isinstance(init_scale, bool) or not isinstance(init_scale, (int, float)) or not (
+            math.isfinite(init_scale) and init_scale > 0):
+        raise ValueError(f"init_scale must be a finite number > 0; got {init_scale!r}")
+    if output_std is None:
+        output_std = 1 / math.sqrt(m) if net.parameterization == "standard" else 1.0
+    if isinstance(output_std, bool) or not isinstance(output_std, (int, float)) or not (
+            math.isfinite(output_std) and output_std > 0):
+        raise ValueError(f"output_std must be a finite number > 0; got {output_std!r}")
+    gen = rng.generator(seed)
+    half = m // 2
+    W = rng.randn((half, net.d), gen, dtype=torch.float64)
+    v = output_std * rng.randn((half,), gen, dtype=torch.float64).abs()
+    theta = flatten(torch.cat([W, W]), torch.cat([v, -v]))
+    return (init_scale * theta).to(dtype=dtype, device=device)
