@@ -18,8 +18,8 @@ Device and dtype follow the input tensors; randomness always comes from an expli
 """
 
 from . import (
-    analysis, claims, explorer, factorized, jacobian, lazy, least_squares, networks, ntk, operators,
-    plotting, rng, scale, sensing,
+    analysis, claims, explorer, factorized, hermite, jacobian, lazy, least_squares, networks, ntk,
+    operators, plotting, relu_net, representation, ridge, rng, scale, sensing, targets,
 )
 from .analysis import loglog_slope, relative_error, sin_angle, top_singular_subspace
 from .device import available_devices, default_device, describe_device, device_for
@@ -29,6 +29,7 @@ from .networks import symmetrized_init
 from .notebook import Setup, notebook_setup
 from .ntk import arccos0, arccos1, empirical_ntk, empirical_ntk_products, relu_ntk
 from .plotting import COLORS, plot_power_law_fit, plot_spread, show, subplots
+from .representation import algorithm_one, excess_risk, neuron_alignment, subspace_sin_angle
 from .scale import SCALES, by_scale, current_scale
 from .trajectory import DivergenceError, Trajectory
 
@@ -41,6 +42,7 @@ __all__ = [
     "Setup",
     "TeacherTask",
     "Trajectory",
+    "algorithm_one",
     "analysis",
     "available_devices",
     "by_scale",
@@ -51,14 +53,17 @@ __all__ = [
     "device_for",
     "empirical_ntk",
     "empirical_ntk_products",
+    "excess_risk",
     "explorer",
     "factorized",
     "gradient_descent",
+    "hermite",
     "jacobian",
     "lazy",
     "least_squares",
     "loglog_slope",
     "networks",
+    "neuron_alignment",
     "notebook_setup",
     "ntk",
     "operators",
@@ -66,15 +71,20 @@ __all__ = [
     "plot_spread",
     "plotting",
     "relative_error",
+    "relu_net",
     "relu_ntk",
     "relu_teacher_task",
+    "representation",
+    "ridge",
     "rng",
     "scale",
     "sensing",
     "show",
     "sin_angle",
     "subplots",
+    "subspace_sin_angle",
     "symmetrized_init",
+    "targets",
     "top_singular_subspace",
     "train_lazy",
     "value_and_grad",
