@@ -44,6 +44,14 @@ def test_chapter_states_objectives_prerequisites_and_ends_with_a_summary(path):
     assert headings and headings[-1].strip() == "Summary", f"last section is {headings[-1:]}"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapter_title_has_no_math_because_the_navigation_shows_it_on_every_page(path):
+    # The sidebar repeats every title on every page, including pages that load no MathJax.
+    titles = re.findall(r"^# (.+)$", markdown(path), flags=re.M)
+    assert titles, "no title"
+    assert "$" not in titles[0] and "\\(" not in titles[0], titles[0]
+
+
 def test_setup_cell_installs_only_the_course_package_from_the_configured_repository():
     cell = notebooks.bootstrap_source()
     url, branch = CONFIG["repository"]["url"], CONFIG["repository"]["branch"]

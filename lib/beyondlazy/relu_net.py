@@ -121,7 +121,7 @@ def make_loss_and_grad(
 ) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, tuple[torch.Tensor, ...]]]:
     """``loss_and_grad(W, b, a) -> (L, (∇_W L, ∇_b L, ∇_a L))`` on fixed data, hand-written.
 
-    The form :func:`beyondlazy.gradient_descent` takes (see the module docstring for the
+    The form :func:`beyondlazy.gd.gradient_descent` takes (see the module docstring for the
     formulas). X̃ = (X, 1) and its transpose are stored once here. Each call streams over the n
     samples in chunks of ``chunk`` columns of the transposed activations Zᵀ = W̃X̃ᵀ (m × chunk):
     in this layout both GEMMs read contiguous operands (Zᵀ = W̃·X̃ᵀ_chunk and P += R_chunkᵀ·X̃_chunk

@@ -25,8 +25,9 @@ The key identity behind step 2 (the paper's eq. (1), Lemma 4): for unit w,
 
 with H = E[∇²f*]; so the gradient of every neuron points along span(H) ⊆ span(Uᵀ).
 
-Metrics: the excess risk E(f − f*)²/E f*², the |cos| between each neuron and span(Uᵀ), and the
-sin-angle between the top-r right singular subspace of W and span(Uᵀ).
+Metrics: the excess risk E(f − f*)²/E f*², the absolute cosine ‖Uw_j‖/‖w_j‖ between each
+neuron and span(Uᵀ), and the sin-angle between the top-r right singular subspace of W and
+span(Uᵀ).
 
 Notation: n samples, d input dimension, m width, r index dimension, η₁ first step, λ ridge.
 Used in Chapter 4.
@@ -235,7 +236,7 @@ def excess_risk(prediction: torch.Tensor, target_values: torch.Tensor, second_mo
 
 
 def neuron_alignment(W: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
-    """|cos| between each neuron w_j and span(Uᵀ): ‖Uw_j‖/‖w_j‖; shape (m,).
+    """The absolute cosine between each neuron w_j and span(Uᵀ): ‖Uw_j‖/‖w_j‖; shape (m,).
 
     For random w ~ N(0, I_d) and r = 1 its typical value is E|z|/√d = √(2/(πd)).
     """
@@ -336,7 +337,7 @@ def train_full_gd(
     """Plain GD on (W, b, a) for L(θ) = (1/n)Σ(f_θ(x_i) − y_i)², with the hand-written gradient.
 
     Records the loss, ``"sin_angle"`` (top-r right singular subspace of W against span(Uᵀ)),
-    ``"alignment"`` (median |cos| of the neurons with span(Uᵀ)), ``"norm_W"`` (‖W‖_F) and, with
+    ``"alignment"`` (median absolute cosine of the neurons with span(Uᵀ)), ``"norm_W"`` (‖W‖_F) and, with
     a test set, ``"excess_risk"`` (E f*² = 1 assumed). Returns the
     :class:`~beyondlazy.Trajectory`; ``params`` is the final (W, b, a).
     """
