@@ -19,7 +19,9 @@ import torch
 from ..analysis import loglog_slope
 from ..device import device_for
 from ..lazy import centered, kernel_step_size, relu_teacher_task, train_lazy
-from ..networks import OneHiddenLayer, init_params, network, sphere_inputs, symmetrized_init
+from ..networks import (
+    OneHiddenLayer, init_params, network, sphere_inputs, symmetrized_init, unflatten,
+)
 from ..ntk import empirical_ntk, empirical_ntk_products, relu_ntk
 from ..scale import by_scale
 from .registry import Check, claim
@@ -184,13 +186,27 @@ def width_sweep(seed: int, scale: str) -> dict:
     return runs
 
 
+def first_layer_change(seed: int, scale: str) -> torch.Tensor:
+    """‖W_T − W_0‖/‖W_0‖ per width of :func:`width_sweep`: the input weights alone."""
+    cfg = by_scale(WIDTH, scale)
+    changes = []
+    for m, run in width_sweep(seed, scale).items():
+        net = OneHiddenLayer(cfg.d, m, "relu", "ntk")
+        theta_T = run.params[0] if isinstance(run.params, tuple) else run.params
+        W0, _ = unflatten(net, symmetrized_init(net, seed=seed + 100, device=theta_T.device))
+        W_T, _ = unflatten(net, theta_T)
+        changes.append(torch.linalg.matrix_norm(W_T - W0) / torch.linalg.matrix_norm(W0))
+    return torch.stack(changes).cpu()
+
+
 @claim(
     "C1.2",
     statement=(
         "Laziness against width (two-layer ReLU, NTK parameterization, symmetrized "
         "initialization, both layers trained by GD to relative residual 1e-3): the relative "
-        "weight change ‖θ_T − θ_0‖/‖θ_0‖ scales like m^{-1/2} (fitted log-log slope in "
-        "[−0.65, −0.35] over m = 10²…10⁴); the relative kernel change ‖K_T − K_0‖/‖K_0‖ and the "
+        "weight change ‖θ_T − θ_0‖/‖θ_0‖, and that of the first layer alone, "
+        "‖W_T − W_0‖/‖W_0‖, scale like m^{-1/2} (fitted log-log slopes in [−0.65, −0.35] over "
+        "m = 10²…10⁴); the relative kernel change ‖K_T − K_0‖/‖K_0‖ and the "
         "gap between the network and its linearization on test points decrease with m (fitted "
         "log-log slopes <= −0.3)."
     ),
@@ -207,10 +223,13 @@ def _c1_2(seed: int, scale: str) -> list[Check]:
              for name in ("weight_change", "kernel_change", "gap", "residual")}
     slope = {name: loglog_slope(widths, final[name])[0]
              for name in ("weight_change", "kernel_change", "gap")}
+    slope["first_layer"] = loglog_slope(widths, first_layer_change(seed, scale))[0]
     return [
         Check("largest final relative residual", final["residual"].max(), "<=", 1e-3),
         Check("fitted slope of the weight change against m", slope["weight_change"], "in",
               (-0.65, -0.35)),
+        Check("fitted slope of the first-layer change ‖W_T − W_0‖/‖W_0‖ against m",
+              slope["first_layer"], "in", (-0.65, -0.35)),
         Check("fitted slope of the kernel change against m", slope["kernel_change"], "<=", -0.3),
         Check("fitted slope of the test-point gap against m", slope["gap"], "<=", -0.3),
     ]
