@@ -91,8 +91,7 @@ def main() -> None:
         del A, dense
 
     print("\nbatched sweep of K runs (r = 5), as a fraction of the GEMM rate "
-          "(target >= 60% at K = 32);\nthe block is per run: a batch of K >= 16 streams "
-          "min(4, K // 8) times taller blocks (the library's default is 4 MB):")
+          "(target >= 60% at K = 32):")
     for label, size in blocks.items():
         rows = m if size is None else max(8, size // row_bytes)
         op = SymmetricOperator(base.M, rows, n)

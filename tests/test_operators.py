@@ -72,7 +72,7 @@ def test_streaming_in_blocks_gives_the_same_numbers_as_one_pass(dense):
         torch.testing.assert_close(a, b, **TOL[torch.float64])
 
 
-@pytest.mark.parametrize("K", [1, 16, 40])  # the block grows with the batch (1x, 2x, 4x)
+@pytest.mark.parametrize("K", [1, 16, 40])
 def test_batched_streaming_gives_each_run_its_own_residual_and_adjoint(dense, K):
     op = SymmetricOperator(SymmetricOperator.from_dense(dense).M, 3, dense.shape[1])
     Z, y = symmetric((K, 7, 7), 8), gaussian((30,), 9)

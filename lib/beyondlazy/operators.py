@@ -94,20 +94,10 @@ def _pick_block(p: int, element_size: int, block_bytes: int) -> int:
     return max(8, block_bytes // max(1, p * element_size))
 
 
-def _batch_factor(K: int) -> int:
-    """How many times taller the streaming block is for a batch of K runs (1 to 4).
-
-    A block of rows is used 2K times while in cache. With one run the pass is bound by memory
-    bandwidth and a cache-sized block is best; with K ≥ 16 runs it is bound by arithmetic, and
-    taller blocks make the two products per block larger, more efficient matrix products.
-    """
-    return min(4, max(1, K // 8))
-
-
 @dataclass(frozen=True)
 class _Operator:
     M: torch.Tensor  # (m, p): row i is the flattened A_i divided by √m
-    block_rows: int  # rows of M per block for one run (taller for a batch: _batch_factor)
+    block_rows: int  # rows of M per block in residual_and_adjoint
 
     @property
     def m(self) -> int:
@@ -130,16 +120,15 @@ class _Operator:
             raise ValueError(f"y must have shape (m,) = ({self.m},); got {tuple(y.shape)}")
         lead = z.shape[:-1]
         z2 = z.reshape(-1, z.shape[-1])
-        rows = self.block_rows * _batch_factor(z2.shape[0])
-        if rows >= self.m:
+        if self.block_rows >= self.m:
             residual = z2 @ self.M.T - y
             return residual.reshape(lead + (self.m,)), (residual @ self.M).reshape(z.shape)
         residual = z2.new_empty((z2.shape[0], self.m))
         adjoint = z2.new_zeros(z2.shape)
-        for start in range(0, self.m, rows):
-            block = self.M[start:start + rows]  # read once from memory ...
-            res = (z2 @ block.T).sub_(y[start:start + rows])
-            residual[:, start:start + rows] = res
+        for start in range(0, self.m, self.block_rows):
+            block = self.M[start:start + self.block_rows]  # read once from memory ...
+            res = (z2 @ block.T).sub_(y[start:start + self.block_rows])
+            residual[:, start:start + self.block_rows] = res
             adjoint.addmm_(res, block)  # ... and used again while in cache
         return residual.reshape(lead + (self.m,)), adjoint.reshape(z.shape)
 
