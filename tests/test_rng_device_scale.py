@@ -240,3 +240,40 @@ def test_by_scale_rejects_a_mapping_without_every_scale(choices):
         by_scale(choices, scale="default")
     message = str(err.value)
     assert "choices" in message and str(sorted(choices)) in message and "'paper'" in message
+
+
+@pytest.mark.parametrize("cpu_max, cfs_quota, cfs_period, expected", [
+    ("max 100000", None, None, None),  # cgroup v2, no quota
+    ("150000 100000", None, None, 2),  # 1.5 CPUs: round up
+    ("50000 100000", None, None, 1),
+    (None, "-1", "100000", None),  # cgroup v1, no quota
+    (None, "400000", "100000", 4),
+    ("not a quota", None, None, None),
+])
+def test_container_cpu_quota_is_read_from_cgroup_files(cpu_max, cfs_quota, cfs_period, expected):
+    from beyondlazy.device import _quota_cpus
+
+    assert _quota_cpus(cpu_max, cfs_quota, cfs_period) == expected
+
+
+def test_cpu_budget_never_exceeds_the_cpus_the_process_may_run_on():
+    import os
+
+    from beyondlazy.device import cpu_budget
+
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count())
+    assert 1 <= cpu_budget() <= len(usable)
+
+
+def test_notebook_setup_caps_torch_threads_at_the_cpu_budget(monkeypatch, capsys):
+    import beyondlazy.notebook as notebook
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(notebook, "cpu_budget", lambda: 1)
+    try:
+        torch.set_num_threads(2)
+        notebook.notebook_setup()
+        assert torch.get_num_threads() == 1
+        assert "cpu (1 thread" in capsys.readouterr().out or default_device().type != "cpu"
+    finally:
+        torch.set_num_threads(before)

@@ -6,11 +6,18 @@ of their input tensors. Only notebooks and the command line call :func:`default_
 
 from __future__ import annotations
 
+import math
 import os
+from pathlib import Path
 
 import torch
 
-__all__ = ["available_devices", "default_device", "describe_device", "device_for"]
+__all__ = ["available_devices", "cpu_budget", "default_device", "describe_device", "device_for"]
+
+_CGROUP_FILES = (
+    Path("/sys/fs/cgroup/cpu.max"),  # cgroup v2: "<quota> <period>" or "max <period>"
+    Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),  # cgroup v1: quota (−1 for none) ...
+)
 
 
 def default_device() -> torch.device:
@@ -54,3 +61,39 @@ def describe_device(device: torch.device | str | None = None) -> str:
         threads = torch.get_num_threads()
         return f"cpu ({threads} thread{'s' if threads != 1 else ''}, {os.cpu_count()} cores)"
     return device.type
+
+
+def _quota_cpus(cpu_max: str | None, cfs_quota: str | None, cfs_period: str | None) -> int | None:
+    """CPUs allowed by a container's CPU quota (rounded up), or None if there is no quota."""
+    try:
+        if cpu_max:
+            quota, period = cpu_max.split()[:2]
+            if quota != "max":
+                return max(1, math.ceil(int(quota) / int(period)))
+        if cfs_quota and cfs_period and int(cfs_quota) > 0:
+            return max(1, math.ceil(int(cfs_quota) / int(cfs_period)))
+    except ValueError:
+        return None
+    return None
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def cpu_budget() -> int:
+    """How many CPUs this process may really use: its CPU affinity, capped by a container quota.
+
+    ``os.cpu_count()`` reports the host's cores, also inside a container limited to one or two
+    of them (Binder, Docker, Kubernetes). torch then starts one thread per host core on a
+    budget of one or two, and every parallel operation waits for threads that are not running:
+    small problems become ten times slower. :func:`beyondlazy.notebook_setup` caps torch's CPU
+    threads at this number.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    v1 = _CGROUP_FILES[1]
+    quota = _quota_cpus(_read(_CGROUP_FILES[0]), _read(v1), _read(v1.with_name("cpu.cfs_period_us")))
+    return max(1, min(cpus or 1, quota or cpus or 1))

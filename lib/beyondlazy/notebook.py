@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .device import default_device, describe_device
+from .device import cpu_budget, default_device, describe_device
 from .plotting import use_course_style
 from .scale import ENV_VAR, current_scale
 
@@ -22,12 +22,17 @@ class Setup:
 def notebook_setup() -> Setup:
     """Pick the device, read the scale, apply the figure style, and say so in one line.
 
+    On the CPU, torch's threads are capped at the CPUs the process may use (:func:`cpu_budget`):
+    in a container (Binder, Docker) the host's core count would oversubscribe its quota.
+
     Every random draw in the course takes an explicit seed, so the notebook needs no global seed:
     rerunning it reproduces every number and figure.
     """
     from . import __version__
 
     setup = Setup(device=default_device(), scale=current_scale())
+    if torch.get_num_threads() > cpu_budget():  # a container with fewer CPUs than the host
+        torch.set_num_threads(cpu_budget())
     use_course_style()
     hint = f" ({ENV_VAR}=paper gives the papers' sizes)" if setup.scale == "default" else ""
     print(f"beyondlazy {__version__}, torch {torch.__version__}")
