@@ -74,6 +74,15 @@ def test_page_renders_completely_offline(page, base_url, browser, report):
                 typeset: nodes.filter(n => n.querySelector('mjx-container')).length};
     }""")
     assert math["typeset"] == math["total"], f"{page}: {math['total'] - math['typeset']} math expressions not typeset"
+    # A display equation wider than the text column must scroll, never be cut off.
+    clipped = tab.evaluate("""() => [...document.querySelectorAll('mjx-container[display="true"]')]
+        .filter(c => {
+            const inner = c.querySelector('mjx-math');
+            const wide = inner && inner.getBoundingClientRect().width > c.getBoundingClientRect().width + 1;
+            return wide && !['auto', 'scroll'].includes(getComputedStyle(c).overflowX);
+        })
+        .map(c => (c.getAttribute('aria-label') || c.textContent).slice(0, 80))""")
+    assert not clipped, f"{page}: display equations cut off at the text column: {clipped}"
     prose = tab.evaluate("""() => {
         const walker = document.createTreeWalker(document.querySelector('main') || document.body,
                                                  NodeFilter.SHOW_TEXT);
