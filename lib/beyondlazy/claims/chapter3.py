@@ -502,7 +502,8 @@ def balancedness_run(seed: int, scale: str):
     statement=(
         "Balancedness lemma: ||U_t^T U_t - V_t^T V_t||_F <= ||B_0||_F + 2 mu (L_0 - L_t) at every "
         "step, for every alpha in 1e-1 ... 1e-6 (mu = 0.25, L = 1/2||A(UV^T) - y||^2), on runs "
-        "whose loss decreases monotonically; never violated (beyond 1e-12 relative round-off)."
+        "whose loss never rises by more than 1e-12 L_0 (round-off); never violated (beyond 1e-12 "
+        "relative round-off)."
     ),
     source="Soltanolkotabi, Stöger & Xie 2023 (implicit balancing); talk, 'Proof of Lemma'",
     chapter=CHAPTER, test=_test("C3.8"), test_seeds=SEEDS,
@@ -511,7 +512,9 @@ def _c3_8(seed: int, scale: str) -> list[Check]:
     run = balancedness_run(seed, scale)
     loss, imbalance, bound = run["loss"], run["imbalance"], run["imbalance_bound"]
     excess = ((imbalance - bound) / bound.abs().clamp_min(1e-300)).max()
-    rises = (loss[1:] - loss[:-1] > 1e-12 * loss[:-1].abs()).sum()
+    # a rise counts when it exceeds round-off: 1e-12 of the initial loss (near the floor, the
+    # loss itself is round-off and jitters by more than its own size)
+    rises = (loss[1:] - loss[:-1] > 1e-12 * loss[0].abs()).sum()
     return [
         Check("runs that diverged", int(run.diverged.sum()), "<=", 0),
         Check("steps at which a loss increased", int(rises), "<=", 0),
