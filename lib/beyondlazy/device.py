@@ -90,7 +90,7 @@ def cpu_budget() -> int:
     ``os.cpu_count()`` reports the host's cores, also inside a container limited to one or two
     of them (Binder, Docker, Kubernetes). torch then starts one thread per host core on a
     budget of one or two, and every parallel operation waits for threads that are not running:
-    small problems become ten times slower. :func:`beyondlazy.notebook_setup` caps torch's CPU
+    small problems become ten times slower. :func:`beyondlazy.notebook.notebook_setup` caps torch's CPU
     threads at this number.
     """
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -22,7 +22,7 @@ class Setup:
 def notebook_setup() -> Setup:
     """Pick the device, read the scale, apply the figure style, and say so in one line.
 
-    On the CPU, torch's threads are capped at the CPUs the process may use (:func:`cpu_budget`):
+    On the CPU, torch's threads are capped at the CPUs the process may use (:func:`beyondlazy.device.cpu_budget`):
     in a container (Binder, Docker) the host's core count would oversubscribe its quota.
 
     Every random draw in the course takes an explicit seed, so the notebook needs no global seed:
