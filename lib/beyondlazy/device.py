@@ -6,13 +6,17 @@ of their input tensors. Only notebooks and the command line call :func:`default_
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
 
 import torch
 
-__all__ = ["available_devices", "cpu_budget", "default_device", "describe_device", "device_for"]
+__all__ = [
+    "available_devices", "cpu_budget", "default_device", "describe_device", "device_for",
+    "one_cpu_thread",
+]
 
 _CGROUP_FILES = (
     Path("/sys/fs/cgroup/cpu.max"),  # cgroup v2: "<quota> <period>" or "max <period>"
@@ -97,3 +101,19 @@ def cpu_budget() -> int:
     v1 = _CGROUP_FILES[1]
     quota = _quota_cpus(_read(_CGROUP_FILES[0]), _read(v1), _read(v1.with_name("cpu.cfs_period_us")))
     return max(1, min(cpus or 1, quota or cpus or 1))
+
+
+@contextlib.contextmanager
+def one_cpu_thread(device: torch.device):
+    """Run the block with one torch CPU thread when ``device`` is the CPU (restored afterwards).
+
+    For the small problems of the claims one thread is as fast as several, and a busy
+    neighbouring process cannot stall it (a parallel operation waits for all of its threads).
+    """
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -296,18 +296,13 @@ def train_lazy(
         metrics=metrics, tol=tol, tol_metric="residual", batched=True,
         on_divergence=on_divergence)
     if not single:
-        return trajectory if linearization else _replace_params(trajectory, trajectory.params[0])
+        return trajectory if linearization else replace(trajectory, params=trajectory.params[0])
     return Trajectory(
         steps=trajectory.steps,
         metrics={name: values[:, 0] for name, values in trajectory.metrics.items()},
         params=tuple(p[0] for p in trajectory.params) if linearization else trajectory.params[0][0],
         converged=trajectory.converged[0], diverged=trajectory.diverged[0],
         diverged_at=trajectory.diverged_at[0], n_steps=trajectory.n_steps)
-
-
-def _replace_params(trajectory: Trajectory, params) -> Trajectory:
-    return Trajectory(trajectory.steps, trajectory.metrics, params, trajectory.converged,
-                      trajectory.diverged, trajectory.diverged_at, trajectory.n_steps)
 
 
 def centered(model: Model, theta0: torch.Tensor) -> Model:

@@ -9,7 +9,6 @@ scale; the default scale runs on a 2-core CPU in seconds, in float64.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from ..analysis import loglog_slope
-from ..device import device_for
+from ..device import device_for, one_cpu_thread
 from ..lazy import centered, kernel_step_size, relu_teacher_task, train_lazy
 from ..networks import (
     OneHiddenLayer, init_params, network, sphere_inputs, symmetrized_init, unflatten,
@@ -31,18 +30,6 @@ CHAPTER = "Chapter 1: Lazy linearization"
 #: The runs behind the claims are cached per (seed, scale): the notebook draws its figures from
 #: them and then runs the claims on the same seeds without computing them twice.
 _cached = functools.lru_cache(maxsize=32)
-
-
-@contextlib.contextmanager
-def _cpu_threads(device: torch.device):
-    """One CPU thread for these small problems: as fast, and robust to busy neighbours."""
-    before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _test(claim_id: str) -> str:
@@ -90,7 +77,7 @@ def ntk_limit(seed: int, scale: str) -> dict:
     """
     cfg = by_scale(NTK_LIMIT, scale)
     device = device_for(torch.float64)
-    with _cpu_threads(device):
+    with one_cpu_thread(device):
         X = sphere_inputs(cfg.n, cfg.d, seed=seed, device=device)
         K_inf = relu_ntk(X)
         errors = torch.zeros(len(cfg.widths), cfg.draws, dtype=torch.float64)
@@ -173,7 +160,7 @@ def width_sweep(seed: int, scale: str) -> dict:
     cfg = by_scale(WIDTH, scale)
     device = device_for(torch.float64)
     runs = {}
-    with _cpu_threads(device):
+    with one_cpu_thread(device):
         task = relu_teacher_task(cfg.n, cfg.n_test, cfg.d, seed=seed, device=device)
         for m in cfg.widths:
             net = OneHiddenLayer(cfg.d, m, "relu", "ntk")
@@ -282,7 +269,7 @@ def scale_sweep(seed: int, scale: str, activation: str = "tanh", init: str = "ce
     """The network and its linearization trained at every α of the config, in one batched call."""
     cfg = by_scale(SCALE, scale)
     device = device_for(torch.float64)
-    with _cpu_threads(device):
+    with one_cpu_thread(device):
         model, theta0, task = scale_model(seed, scale, activation=activation, init=init,
                                           device=device)
         alphas = torch.tensor(cfg.alphas, dtype=torch.float64, device=device)
@@ -366,7 +353,7 @@ def teacher_student(seed: int, scale: str):
     """
     cfg = by_scale(TEACHER_STUDENT, scale)
     device = device_for(torch.float64)
-    with _cpu_threads(device):
+    with one_cpu_thread(device):
         task = relu_teacher_task(cfg.n, cfg.n_test, cfg.d, m0=cfg.m0, seed=seed, device=device)
         net = OneHiddenLayer(cfg.d, cfg.m, "relu", "standard")
         draw = symmetrized_init(net, seed=seed + 100, output_std=1.0, device=device)

@@ -8,7 +8,6 @@ below 1e-6 are measured.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from ..analysis import loglog_slope
-from ..device import device_for
+from ..device import device_for, one_cpu_thread
 from ..factorized import (
     asymmetric_init,
     asymmetric_problem,
@@ -37,18 +36,6 @@ SEEDS = (0, 1, 2)
 #: The measurements behind the claims are cached per (seed, scale): a notebook draws its figure
 #: from a run and then runs the claim on the same seed without computing it twice.
 _cached = functools.lru_cache(maxsize=16)
-
-
-@contextlib.contextmanager
-def _cpu_threads(device: torch.device):
-    """One CPU thread for these small problems: as fast, and robust to busy neighbours."""
-    before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _test(claim_id: str) -> str:
@@ -98,7 +85,7 @@ INTERPOLATION = {
 def _c3_1(seed: int, scale: str) -> list[Check]:
     cfg = by_scale(INTERPOLATION, scale)
     device = device_for(torch.float64)
-    with _cpu_threads(device):
+    with one_cpu_thread(device):
         problem = symmetric_problem(cfg.n, cfg.rank, cfg.m, seed=seed, device=device)
         U0 = gaussian_init([cfg.alpha_small, cfg.alpha_large], cfg.n, cfg.n, seed=seed + 10_000,
                            device=device)
@@ -161,7 +148,7 @@ def power_phase(seed: int, scale: str) -> dict:
     """{r: (trajectory, end of phase I)} for the widths of C3.2, compared with the power method."""
     cfg = by_scale(POWER, scale)
     out, problem = {}, None
-    with _cpu_threads(device_for(torch.float64)):
+    with one_cpu_thread(device_for(torch.float64)):
         for width in cfg.widths:
             problem, run, end = spectral_phase(cfg, seed, width, problem, power_method=True)
             out[width] = (run, end)
@@ -208,7 +195,7 @@ def sharpening(seed: int, scale: str) -> dict[int, float]:
     """Mean over inits of the sin-angle to the spectral estimator at the end of phase I, per r."""
     cfg = by_scale(SHARPEN, scale)
     angles, problem = {}, None
-    with _cpu_threads(device_for(torch.float64)):
+    with one_cpu_thread(device_for(torch.float64)):
         for width in cfg.widths:
             problem, run, end = spectral_phase(cfg, seed, width, problem)
             angles[width] = float(run["sin_spectral"][end, torch.arange(end.numel())].mean())
@@ -252,7 +239,7 @@ def alignment_times(seed: int, scale: str, threshold: float = 0.1):
     cfg = by_scale(ALIGN, scale)
     device = device_for(torch.float64)
     times = {}
-    with _cpu_threads(device):
+    with one_cpu_thread(device):
         problem = symmetric_problem(cfg.n, cfg.rank, cfg.m_factor * cfg.n * cfg.rank, seed=seed,
                                     device=device)
         lam = torch.linalg.eigvalsh(power_matrix(problem)).flip(0)
@@ -321,7 +308,7 @@ def three_phases(seed: int, scale: str):
     """One run with r = n recording every step: test error, ‖U_t‖, signal and noise."""
     cfg = by_scale(PHASES, scale)
     device = device_for(torch.float64)
-    with _cpu_threads(device):
+    with one_cpu_thread(device):
         problem = symmetric_problem(cfg.n, cfg.rank, cfg.m, seed=seed, kappa=cfg.kappa,
                                     device=device)
         U0 = gaussian_init([cfg.alpha], cfg.n, cfg.n, seed=seed + 1000, device=device)
@@ -376,7 +363,7 @@ def test_error_against_alpha(seed: int, scale: str) -> dict[int, torch.Tensor]:
     cfg = by_scale(SCALING, scale)
     device = device_for(torch.float64)
     out = {}
-    with _cpu_threads(device):
+    with one_cpu_thread(device):
         for factor in cfg.m_factors:
             m = factor * cfg.n * cfg.rank
             problem = symmetric_problem(cfg.n, cfg.rank, m, seed=seed, device=device)
@@ -489,7 +476,7 @@ def balancedness_run(seed: int, scale: str):
     """A batched asymmetric run over α recording the imbalance and its bound at every step."""
     cfg = by_scale(BALANCE, scale)
     device = device_for(torch.float64)
-    with _cpu_threads(device):
+    with one_cpu_thread(device):
         problem = asymmetric_problem(cfg.d1, cfg.d2, cfg.rank, cfg.m, seed=seed, device=device)
         U0, V0 = asymmetric_init(cfg.alphas, cfg.d1, cfg.d2, cfg.width, seed=seed + 1000,
                                  device=device)
@@ -535,7 +522,7 @@ def asymmetric_generalization(seed: int, scale: str, record_every: int = 50):
     """One batched asymmetric run from the small and the large init (float64)."""
     cfg = by_scale(GENERALIZE, scale)
     device = device_for(torch.float64)
-    with _cpu_threads(device):
+    with one_cpu_thread(device):
         problem = asymmetric_problem(cfg.d1, cfg.d2, cfg.rank, cfg.m, seed=seed, device=device)
         U0, V0 = asymmetric_init(cfg.alphas, cfg.d1, cfg.d2, cfg.width, seed=seed + 1000,
                                  device=device)
@@ -597,7 +584,7 @@ def slide_runs(seed: int, scale: str):
     dtype = getattr(torch, cfg.dtype)
     device = device_for(dtype)
     runs = {}
-    with _cpu_threads(device):
+    with one_cpu_thread(device):
         problem = symmetric_problem(cfg.n, cfg.rank, cfg.m, seed=seed, kappa=cfg.kappa,
                                     dtype=dtype, device=device)
         for width in cfg.widths:
