@@ -2,41 +2,60 @@
 
 The physical floor of a step is one read of the smallest exact representation of the operator,
 the symmetrized upper triangle: m·n(n+1)/2 numbers, at the read bandwidth measured here. This
-script measures, in one run on one device:
+script measures, in one run on one device, in interleaved rounds (the best of each cell over
+the rounds, so that a noisy neighbour slows every cell alike):
 
-* the read bandwidth (a reduction over 1 GiB) and the square float32 GEMM rate (2048³);
+* the read bandwidth, the faster of two large reductions over 1 GiB (torch's sum, and numpy's
+  matrix–vector product with a ones vector, i.e. row sums), and the square GEMM rate
+  (2048³, float32), the faster of torch's and numpy's;
 * one GD step at the talk's scale (n = 200, r* = 5, m = 10⁴, float32) for r ∈ {5, 50, 200}, as
-  a ratio to the floor, for several streaming block sizes (``all`` = two full GEMMs/GEMVs);
+  a ratio to the floor, for each CPU streaming engine (``backend``) and several block sizes
+  (``all`` = two full matrix products); the numpy engine runs as ``train_symmetric`` runs it,
+  with torch on one thread;
 * the naive baseline: einsum over the dense (m, n, n) tensor (beyondlazy.sensing);
 * a batch of K = 1, 8, 32 runs in one step, as a fraction of the GEMM rate (4·m·p·K flops).
 
-    .venv/bin/python benchmarks/bench_sensing.py [--device cuda] [--m 10000 --n 200]
+    .venv/bin/python benchmarks/bench_sensing.py [--device cuda] [--rounds 3] [--skip-dense]
 """
 
 from __future__ import annotations
 
 import argparse
+import time
+from contextlib import nullcontext
+from functools import partial
 
+import numpy as np
 import torch
 
 from beyondlazy import describe_device, rng
+from beyondlazy.device import one_cpu_thread
 from beyondlazy.factorized import symmetric_loss_and_grad
 from beyondlazy.operators import SymmetricOperator, symmetric_operator
 from beyondlazy.sensing import symmetric_loss_and_grad as dense_loss_and_grad
-from timing import best_of  # benchmarks/timing.py
+from timing import sync  # benchmarks/timing.py
+
+WIDTHS = (5, 50, 200)
+BATCHES = (1, 8, 32)
 
 
-def read_bandwidth(device) -> float:
-    x = torch.ones(1 << 28, dtype=torch.float32, device=device)  # 1 GiB
-    seconds = best_of(lambda: x.sum(), device)
-    return x.numel() * 4 / seconds
+class Rounds:
+    """The best time of each named cell over interleaved rounds (each after a warm-up call)."""
 
+    def __init__(self, device):
+        self.device, self.best = device, {}
 
-def gemm_rate(device) -> float:
-    a = torch.randn(2048, 2048, device=device)
-    b = torch.randn(2048, 2048, device=device)
-    seconds = best_of(lambda: a @ b, device)
-    return 2 * 2048**3 / seconds
+    def time(self, key, fn, context=nullcontext) -> None:
+        with context():
+            self._time(key, fn)
+
+    def _time(self, key, fn) -> None:
+        fn()
+        sync(self.device)
+        start = time.perf_counter()
+        fn()
+        sync(self.device)
+        self.best[key] = min(self.best.get(key, float("inf")), time.perf_counter() - start)
 
 
 def main() -> None:
@@ -45,64 +64,104 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--rank", type=int, default=5)
     parser.add_argument("--m", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-dense", action="store_true", help="skip the einsum baseline")
     args = parser.parse_args()
     device = torch.device(args.device)
+    cpu = device.type == "cpu"
     n, m = args.n, args.m
     p = n * (n + 1) // 2
-
-    bandwidth, gemm = read_bandwidth(device), gemm_rate(device)
-    floor = m * p * 4 / bandwidth
-    print(f"device: {describe_device(device)}")
-    print(f"read bandwidth {bandwidth / 1e9:.1f} GB/s; "
-          f"float32 GEMM 2048^3 {gemm / 1e9:.0f} GFLOP/s")
-    print(f"n = {n}, m = {m}: packed operator {m * p * 4 / 1e9:.2f} GB float32, "
-          f"floor (one read) {1e3 * floor:.1f} ms")
+    operator_bytes = m * p * 4
 
     base = symmetric_operator(n, m, rng.generator(0), dtype=torch.float32, device=device)
     X = torch.linalg.qr(rng.randn((n, args.rank), rng.generator(1), dtype=torch.float64))[0]
     X = X.to(dtype=torch.float32, device=device)
     y = base.measure(X @ X.T)
-    blocks = {"1 MB": 1 << 20, "4 MB": 4 << 20, "16 MB": 16 << 20, "all": None}
     row_bytes = p * 4
-    best = {}
+    blocks = {"2 MB": 2 << 20, "4 MB": 4 << 20, "8 MB": 8 << 20, "all": None} if cpu else {
+        "all": None}
+    backends = ("torch", "numpy") if cpu else ("torch",)
+    steps, batched = {}, {}
+    for backend in backends:
+        for label, size in blocks.items():
+            rows = m if size is None else max(8, size // row_bytes)
+            op = SymmetricOperator(base.M, rows, n, backend=backend)
+            steps[backend, label] = symmetric_loss_and_grad(op, y)
+    for backend in backends:
+        for label in ("4 MB", "all") if cpu else ("all",):
+            batched[backend, label] = steps[backend, label]
+    U = {r: 1e-3 * rng.randn((n, r), rng.generator(2), dtype=torch.float32, device=device)
+         for r in WIDTHS}
+    UK = {K: 1e-3 * rng.randn((K, n, args.rank), rng.generator(3), dtype=torch.float32,
+                              device=device) for K in BATCHES}
+
+    ones_gib = torch.ones(1 << 28, dtype=torch.float32, device=device)  # 1 GiB
+    rows_gib = ones_gib.reshape(1 << 14, 1 << 14)
+    a = torch.randn(2048, 2048, device=device)
+    b = torch.randn(2048, 2048, device=device)
+    limits = {"torch sum": lambda: ones_gib.sum(), "torch GEMM": lambda: a @ b}
+    if cpu:
+        rows_np, ones_np = rows_gib.numpy(), np.ones(1 << 14, dtype=np.float32)
+        a_np, b_np = a.numpy(), b.numpy()
+        limits["numpy row sums"] = lambda: rows_np @ ones_np
+        limits["numpy GEMM"] = lambda: a_np @ b_np
+
+    def threads(backend):  # as train_symmetric runs each engine
+        return partial(one_cpu_thread, device) if backend == "numpy" else nullcontext
+
+    timer = Rounds(device)
+    for _ in range(args.rounds):
+        for key, fn in limits.items():
+            timer.time(key, fn)
+        for (backend, label), step in steps.items():
+            for r in WIDTHS:
+                timer.time(("step", backend, label, r), lambda: step(U[r]), threads(backend))
+        for (backend, label), step in batched.items():
+            for K in BATCHES:
+                timer.time(("batch", backend, label, K), lambda: step(UK[K]), threads(backend))
+    best = timer.best
+
+    bandwidths = {k: (1 << 30) / best[k] for k in limits if "sum" in k}
+    gemms = {k: 2 * 2048**3 / best[k] for k in limits if "GEMM" in k}
+    bandwidth, gemm = max(bandwidths.values()), max(gemms.values())
+    floor = operator_bytes / bandwidth
+    print(f"device: {describe_device(device)}; best of {args.rounds} interleaved rounds")
+    print("read bandwidth: " + ", ".join(f"{k} {v / 1e9:.1f} GB/s" for k, v in bandwidths.items())
+          + f" -> {bandwidth / 1e9:.1f} GB/s")
+    print("float32 GEMM 2048^3: " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in
+                                             gemms.items()) + f" -> {gemm / 1e9:.0f} GFLOP/s")
+    print(f"n = {n}, m = {m}: packed operator {operator_bytes / 1e9:.2f} GB float32, "
+          f"floor (one read) {1e3 * floor:.1f} ms")
+
     print("\none GD step, ratio to the floor (lower is better; target <= 1.5):")
-    print(f"{'block':>8} " + " ".join(f"{f'r = {r}':>10}" for r in (5, 50, 200)))
-    for label, size in blocks.items():
-        rows = m if size is None else max(8, size // row_bytes)
-        op = SymmetricOperator(base.M, rows, n)
-        loss_and_grad = symmetric_loss_and_grad(op, y)
-        ratios = []
-        for r in (5, 50, 200):
-            U = 1e-3 * rng.randn((n, r), rng.generator(2), dtype=torch.float32, device=device)
-            seconds = best_of(lambda: loss_and_grad(U), device)
-            ratios.append(seconds / floor)
-            best[r] = min(best.get(r, float("inf")), seconds / floor)
-        print(f"{label:>8} " + " ".join(f"{x:10.2f}" for x in ratios))
-    print("best per r: " + ", ".join(f"r = {r}: {v:.2f}x" for r, v in best.items()))
+    print(f"{'engine':>7} {'block':>6} " + " ".join(f"{f'r = {r}':>9}" for r in WIDTHS))
+    for backend, label in steps:
+        print(f"{backend:>7} {label:>6} " + " ".join(
+            f"{best['step', backend, label, r] / floor:9.2f}" for r in WIDTHS))
+    engine = "numpy" if base.streams_with_numpy() else "torch"
+    label = "all" if base.block_rows >= m else "4 MB"  # symmetric_operator's defaults
+    print(f"the library's default here: {engine}, {label}")
 
     if not args.skip_dense:
         A = base.dense()  # the (m, n, n) tensor, 1.6 GB in float32 at the talk's scale
         dense = dense_loss_and_grad(A, y)
-        U = 1e-3 * rng.randn((n, 5), rng.generator(2), dtype=torch.float32, device=device)
-        seconds = best_of(lambda: dense(U), device, repeats=3)
+        dense_timer = Rounds(device)
+        for _ in range(args.rounds):
+            dense_timer.time("dense", lambda: dense(U[5]))
+        seconds = dense_timer.best["dense"]
         print(f"\nnaive einsum over the (m, n, n) tensor, r = 5: {1e3 * seconds:.0f} ms = "
               f"{seconds / floor:.2f}x the floor")
         del A, dense
 
-    print("\nbatched sweep of K runs (r = 5), as a fraction of the GEMM rate "
-          "(target >= 60% at K = 32):")
-    for label, size in blocks.items():
-        rows = m if size is None else max(8, size // row_bytes)
-        op = SymmetricOperator(base.M, rows, n)
-        loss_and_grad = symmetric_loss_and_grad(op, y)
+    print(f"\nbatched sweep of K runs (r = {args.rank}), as a fraction of the GEMM rate "
+          "(target >= 60% at K = 32); numpy's blocks grow with K (see beyondlazy.operators):")
+    for backend, label in batched:
         cells = []
-        for K in (1, 8, 32):
-            U = 1e-3 * rng.randn((K, n, 5), rng.generator(3), dtype=torch.float32, device=device)
-            seconds = best_of(lambda: loss_and_grad(U), device)
+        for K in BATCHES:
+            seconds = best["batch", backend, label, K]
             rate = 4 * m * p * K / seconds
             cells.append(f"K = {K}: {1e3 * seconds / K:6.1f} ms/run {100 * rate / gemm:5.1f}%")
-        print(f"{label:>8}  " + "  ".join(cells))
+        print(f"{backend:>7} {label:>6}  " + "  ".join(cells))
 
 
 if __name__ == "__main__":

@@ -185,3 +185,22 @@ def test_bad_arguments_raise_value_errors_naming_the_parameter(sym_problem, asym
         symmetric_problem(5, 2, 10, seed=0, kappa=0.5)
     with pytest.raises(ValueError, match="U0 and V0"):
         train_asymmetric(asym_problem, gaussian((6, 3), 0), gaussian((5, 2), 1), n_steps=1)
+
+
+def test_both_cpu_engines_train_the_same_runs_and_restore_torch_threads():
+    sym = {b: symmetric_problem(10, 2, 60, seed=5, block_rows=7, backend=b)
+           for b in ("torch", "numpy")}
+    asym = {b: asymmetric_problem(6, 5, 2, 40, seed=6, block_rows=7, backend=b)
+            for b in ("torch", "numpy")}
+    U0 = gaussian_init([1e-3, 1e-1], 10, 4, seed=8)
+    U1, V1 = asymmetric_init([1e-2], 6, 5, 3, seed=9)
+    threads = torch.get_num_threads()
+    runs = {b: train_symmetric(sym[b], U0, step_size=0.2, n_steps=30, record_every=10)
+            for b in sym}
+    asym_runs = {b: train_asymmetric(asym[b], U1, V1, step_size=0.2, n_steps=30,
+                                     record_every=10) for b in asym}
+    assert torch.get_num_threads() == threads
+    for a, b in (runs.values(), asym_runs.values()):
+        for name in ("train_error", "test_error"):
+            torch.testing.assert_close(a[name], b[name], **TOL)
+    assert float(runs["numpy"].final("test_error").max()) < 0.99  # the runs moved

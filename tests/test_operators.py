@@ -14,6 +14,7 @@ import torch
 
 from beyondlazy import rng
 from beyondlazy.operators import (
+    NUMPY_STREAM_BYTES,
     AsymmetricOperator,
     SymmetricOperator,
     asymmetric_operator,
@@ -48,9 +49,10 @@ def test_svec_is_an_isometry_and_smat_inverts_it():
     assert svec(Z).shape == (5, 21)
 
 
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
 @pytest.mark.parametrize("block_bytes", [1, 10**9])  # tiny blocks (streaming) and one block
-def test_packed_operator_matches_the_dense_einsum(dense, block_bytes):
-    op = SymmetricOperator.from_dense(dense, block_bytes=block_bytes)
+def test_packed_operator_matches_the_dense_einsum(dense, block_bytes, backend):
+    op = SymmetricOperator.from_dense(dense, block_bytes=block_bytes, backend=backend)
     assert op.nbytes == 30 * 28 * 8  # m · n(n+1)/2 float64 numbers: half the dense tensor
     Z = symmetric((3, 7, 7), 3)
     torch.testing.assert_close(op.measure(Z), measure(dense, Z), **TOL[torch.float64])
@@ -72,9 +74,11 @@ def test_streaming_in_blocks_gives_the_same_numbers_as_one_pass(dense):
         torch.testing.assert_close(a, b, **TOL[torch.float64])
 
 
-@pytest.mark.parametrize("K", [1, 16, 40])
-def test_batched_streaming_gives_each_run_its_own_residual_and_adjoint(dense, K):
-    op = SymmetricOperator(SymmetricOperator.from_dense(dense).M, 3, dense.shape[1])
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+@pytest.mark.parametrize("K", [1, 5, 16, 40])  # numpy's blocks: 3, 6, 24 and 60 rows of 30
+def test_batched_streaming_gives_each_run_its_own_residual_and_adjoint(dense, K, backend):
+    op = SymmetricOperator(SymmetricOperator.from_dense(dense).M, 3, dense.shape[1],
+                           backend=backend)
     Z, y = symmetric((K, 7, 7), 8), gaussian((30,), 9)
     residual, adj = op.residual_and_adjoint(Z, y)
     for k in (0, K - 1):
@@ -83,8 +87,9 @@ def test_batched_streaming_gives_each_run_its_own_residual_and_adjoint(dense, K)
                                    **TOL[torch.float64])
 
 
-def test_asymmetric_operator_matches_explicit_sums():
-    op = asymmetric_operator(5, 4, 17, rng.generator(0), block_rows=3)
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_asymmetric_operator_matches_explicit_sums(backend):
+    op = asymmetric_operator(5, 4, 17, rng.generator(0), block_rows=3, backend=backend)
     A = op.dense()
     Z, r = gaussian((5, 4), 1), gaussian((17,), 2)
     loop = torch.stack([(A[i] * Z).sum() for i in range(17)]) / math.sqrt(17)
@@ -139,3 +144,45 @@ def test_bad_arguments_raise_value_errors_naming_the_parameter():
         op.residual_and_adjoint(torch.zeros(3, 3, dtype=torch.float64), torch.zeros(4))
     with pytest.raises(ValueError, match="symmetric"):
         SymmetricOperator.from_dense(gaussian((2, 3, 3), 0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_numpy_and_torch_engines_agree_in_each_dtype(dtype):
+    torch_op = symmetric_operator(9, 50, rng.generator(4), dtype=dtype, block_rows=4,
+                                  backend="torch")
+    numpy_op = SymmetricOperator(torch_op.M, 4, 9, backend="numpy")
+    Z, y = symmetric((3, 9, 9), 5).to(dtype), gaussian((50,), 6).to(dtype)
+    for a, b in zip(torch_op.residual_and_adjoint(Z, y), numpy_op.residual_and_adjoint(Z, y)):
+        assert b.dtype == dtype
+        torch.testing.assert_close(a, b, **TOL[dtype])
+
+
+def test_auto_streams_with_numpy_only_beyond_the_cache_and_without_gradients():
+    n = 20
+    p = n * (n + 1) // 2
+    m_large = NUMPY_STREAM_BYTES // (4 * p) + 1
+    large = symmetric_operator(n, m_large, rng.generator(0), dtype=torch.float32)
+    small = symmetric_operator(n, 100, rng.generator(0), dtype=torch.float32)
+    assert large.nbytes >= NUMPY_STREAM_BYTES > small.nbytes
+    assert large.streams_with_numpy() and not small.streams_with_numpy()
+    tracked = torch.zeros(n, n, requires_grad=True)
+    assert not large.streams_with_numpy(tracked)
+    assert not large.streams_with_numpy(torch.zeros(n, n, dtype=torch.float64))
+    assert not SymmetricOperator(large.M, 8, n, backend="torch").streams_with_numpy()
+    # the two engines give the same gradient step on the large operator
+    Z, y = symmetric((n, n), 1).float(), gaussian((m_large,), 2).float()
+    torch_engine = SymmetricOperator(large.M, large.block_rows, n, backend="torch")
+    for a, b in zip(large.residual_and_adjoint(Z, y), torch_engine.residual_and_adjoint(Z, y)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_the_numpy_engine_refuses_what_it_cannot_run():
+    M = symmetric_operator(3, 10, rng.generator(0)).M
+    with pytest.raises(ValueError, match="backend must be one of"):
+        SymmetricOperator(M, 4, 3, backend="blas")
+    with pytest.raises(ValueError, match="backend='numpy' needs a float32 or float64"):
+        SymmetricOperator(M.half(), 4, 3, backend="numpy")
+    op = SymmetricOperator(M, 4, 3, backend="numpy")
+    Z = torch.zeros(3, 3, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(ValueError, match="cannot track gradients"):
+        op.residual_and_adjoint(Z, torch.zeros(10, dtype=torch.float64))

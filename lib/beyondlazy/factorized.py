@@ -35,12 +35,14 @@ Notation: n (or d1, d2) dimensions, r* true rank (``rank``), r factor width, m m
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 
 from . import rng
 from .analysis import sin_angle, top_singular_subspace
+from .device import one_cpu_thread
 from .gd import gradient_descent
 from .operators import (
     AsymmetricOperator,
@@ -117,17 +119,19 @@ class AsymmetricProblem:
 def symmetric_problem(
     n: int, rank: int, m: int, *, seed: int, kappa: float = 1.0,
     dtype: torch.dtype = torch.float64, device: torch.device | str | None = None,
-    block_rows: int | None = None,
+    block_rows: int | None = None, backend: str = "auto",
 ) -> SymmetricProblem:
     """Draw A_i = (G_i + G_iᵀ)/2 and X = Q diag(σ), σ from 1 down to 1/√κ (Q orthonormal).
 
     Then ‖X‖_op = 1 and σ₁(XXᵀ)/σ_{r*}(XXᵀ) = κ. Memory: the packed operator, m·n(n+1)/2 numbers.
+    ``block_rows`` and ``backend`` as in :func:`beyondlazy.operators.symmetric_operator`.
     """
     n = check_int("n", n, minimum=1)
     rank = check_int("rank", rank, minimum=1, maximum=n)
     sigma = _spectrum(rank, kappa)
     gen = rng.generator(seed)
-    op = symmetric_operator(n, m, gen, dtype=dtype, device=device, block_rows=block_rows)
+    op = symmetric_operator(n, m, gen, dtype=dtype, device=device, block_rows=block_rows,
+                            backend=backend)
     Q, _ = torch.linalg.qr(rng.randn((n, rank), gen, dtype=torch.float64))
     X = (Q * sigma).to(dtype=dtype, device=device)
     return SymmetricProblem(op=op, X=X, y=op.measure(X @ X.T))
@@ -136,18 +140,20 @@ def symmetric_problem(
 def asymmetric_problem(
     d1: int, d2: int, rank: int, m: int, *, seed: int, kappa: float = 1.0,
     dtype: torch.dtype = torch.float64, device: torch.device | str | None = None,
-    block_rows: int | None = None,
+    block_rows: int | None = None, backend: str = "auto",
 ) -> AsymmetricProblem:
     """Draw Gaussian A_i ∈ R^{d1×d2}, X = Q₁ diag(σ), Y = Q₂ diag(σ), σ from 1 down to 1/√κ.
 
-    Then XYᵀ has singular values σ², ‖XYᵀ‖_op = 1 and condition number κ.
+    Then XYᵀ has singular values σ², ‖XYᵀ‖_op = 1 and condition number κ. ``block_rows`` and
+    ``backend`` as in :func:`beyondlazy.operators.asymmetric_operator`.
     """
     d1 = check_int("d1", d1, minimum=1)
     d2 = check_int("d2", d2, minimum=1)
     rank = check_int("rank", rank, minimum=1, maximum=min(d1, d2))
     sigma = _spectrum(rank, kappa)
     gen = rng.generator(seed)
-    op = asymmetric_operator(d1, d2, m, gen, dtype=dtype, device=device, block_rows=block_rows)
+    op = asymmetric_operator(d1, d2, m, gen, dtype=dtype, device=device, block_rows=block_rows,
+                             backend=backend)
     Q1, _ = torch.linalg.qr(rng.randn((d1, rank), gen, dtype=torch.float64))
     Q2, _ = torch.linalg.qr(rng.randn((d2, rank), gen, dtype=torch.float64))
     X = (Q1 * sigma).to(dtype=dtype, device=device)
@@ -301,6 +307,16 @@ def _power_metrics(Z: torch.Tensor, U0: torch.Tensor, mu: float, n_steps: int,
     return {"power_gap": gap, "power_angle": angle}
 
 
+def _streaming_threads(op):
+    """One torch CPU thread while numpy's BLAS streams a large operator (else nothing).
+
+    Each step's torch work is O(n²r), far below the stream's m·n² reads, but torch's idle
+    threads spin for milliseconds after each small operation and took about a fifth of the
+    step time from numpy's threads on a 2-core CPU (``benchmarks/bench_sensing.py``).
+    """
+    return one_cpu_thread(op.M.device) if op.streams_with_numpy() else nullcontext()
+
+
 def train_symmetric(
     problem: SymmetricProblem, U0: torch.Tensor, *, step_size: float = 0.25, n_steps: int,
     record_every: int = 1, tol: float | None = None, on_divergence: str = "raise",
@@ -352,11 +368,12 @@ def train_symmetric(
         metrics[f"sv{k + 1}"] = lambda U, k=k: torch.linalg.svdvals(U)[..., k]
     if power_method:
         metrics.update(_power_metrics(Z, U0, step_size, n_steps, record_every, r_star))
-    return gradient_descent(
-        symmetric_loss_and_grad(op, y), U0, step_size=step_size, n_steps=n_steps,
-        record_every=record_every, metrics=metrics, tol=tol, tol_metric="train_error",
-        batched=U0.ndim == 3, on_divergence=on_divergence,
-    )
+    with _streaming_threads(op):
+        return gradient_descent(
+            symmetric_loss_and_grad(op, y), U0, step_size=step_size, n_steps=n_steps,
+            record_every=record_every, metrics=metrics, tol=tol, tol_metric="train_error",
+            batched=U0.ndim == 3, on_divergence=on_divergence,
+        )
 
 
 def train_asymmetric(
@@ -398,8 +415,9 @@ def train_asymmetric(
             "imbalance": imbalance,
             "imbalance_bound": lambda U, V: b0 + 2 * step_size * (loss0 - loss_and_grad(U, V)[0]),
         })
-    return gradient_descent(
-        loss_and_grad, (U0, V0), step_size=step_size, n_steps=n_steps,
-        record_every=record_every, metrics=metrics, tol=tol, tol_metric="train_error",
-        batched=U0.ndim == 3, on_divergence=on_divergence,
-    )
+    with _streaming_threads(op):
+        return gradient_descent(
+            loss_and_grad, (U0, V0), step_size=step_size, n_steps=n_steps,
+            record_every=record_every, metrics=metrics, tol=tol, tol_metric="train_error",
+            batched=U0.ndim == 3, on_divergence=on_divergence,
+        )
