@@ -183,8 +183,8 @@ def _c3_2(seed: int, scale: str) -> list[Check]:
 
 
 SHARPEN = {
-    "default": SpectralConfig(n=80, rank=2, m_factor=4, widths=(2, 8, 80), alpha=1e-6, n_inits=8,
-                              norm_stop=0.05, step_size=0.25, n_steps=70),
+    "default": SpectralConfig(n=80, rank=5, m_factor=4, widths=(5, 20, 80), alpha=1e-6,
+                              n_inits=32, norm_stop=0.05, step_size=0.25, n_steps=60),
     "paper": SpectralConfig(n=200, rank=5, m_factor=4, widths=(5, 20, 200), alpha=1e-6,
                             n_inits=8, norm_stop=0.05, step_size=0.25, n_steps=90),
 }
@@ -206,8 +206,9 @@ def sharpening(seed: int, scale: str) -> dict[int, float]:
     "C3.3",
     statement=(
         "Overparameterization sharpens the spectral bias (m = 4 n r*, kappa = 1): at the end of "
-        "the spectral phase, the sin-angle to the spectral estimator (mean over 8 inits) is "
-        ">= 2.5x smaller for r = 4r* and >= 4x smaller for r = n than for r = r*."
+        "the spectral phase, the sin-angle to the spectral estimator (mean over random inits: "
+        "32 at the default scale, 8 at the paper scale) is >= 5x smaller for r = 4r* and for "
+        "r = n than for r = r*."
     ),
     source="Stöger & Soltanolkotabi 2021 (abstract: more prominent for overparameterized models)",
     chapter=CHAPTER, test=_test("C3.3"), test_seeds=SEEDS,
@@ -217,8 +218,8 @@ def _c3_3(seed: int, scale: str) -> list[Check]:
     angles = sharpening(seed, scale)
     exact, mid, wide = cfg.widths
     return [
-        Check(f"angle ratio r = {exact} / r = {mid}", angles[exact] / angles[mid], ">=", 2.5),
-        Check(f"angle ratio r = {exact} / r = {wide}", angles[exact] / angles[wide], ">=", 4.0),
+        Check(f"angle ratio r = {exact} / r = {mid}", angles[exact] / angles[mid], ">=", 5.0),
+        Check(f"angle ratio r = {exact} / r = {wide}", angles[exact] / angles[wide], ">=", 5.0),
     ]
 
 
