@@ -121,6 +121,10 @@ def test_recorded_metrics_match_their_definitions(sym_problem):
     gram = U @ U.transpose(-1, -2)
     torch.testing.assert_close(run.final("test_error"),
                                torch.linalg.matrix_norm(gram - target) / target.norm(), **TOL)
+    # recorded from the step's own loss, without a second pass: the same as measuring again
+    residual = sym_problem.op.measure(gram) - sym_problem.y
+    torch.testing.assert_close(run.final("train_error"),
+                               residual.norm(dim=-1) / sym_problem.y.norm(), **TOL)
     torch.testing.assert_close(run.final("noise"),
                                torch.linalg.matrix_norm(U - Q @ Q.T @ U, ord=2), **TOL)
     torch.testing.assert_close(run.final("signal"), torch.linalg.svdvals(Q.T @ U)[:, 1], **TOL)
@@ -204,3 +208,16 @@ def test_both_cpu_engines_train_the_same_runs_and_restore_torch_threads():
         for name in ("train_error", "test_error"):
             torch.testing.assert_close(a[name], b[name], **TOL)
     assert float(runs["numpy"].final("test_error").max()) < 0.99  # the runs moved
+
+
+def test_asymmetric_records_match_their_definitions(asym_problem):
+    U0, V0 = asymmetric_init([1e-2, 0.3], 6, 5, 3, seed=10)
+    run = train_asymmetric(asym_problem, U0, V0, step_size=0.2, n_steps=15, record_every=5)
+    U, V = run.params
+    op, y = asym_problem.op, asym_problem.y
+    residual = op.measure(U @ V.transpose(-1, -2)) - y
+    torch.testing.assert_close(run.final("train_error"), residual.norm(dim=-1) / y.norm(), **TOL)
+    loss0, loss = (0.5 * (op.measure(A @ B.transpose(-1, -2)) - y).square().sum(-1)
+                   for A, B in ((U0, V0), (U, V)))
+    b0 = torch.linalg.matrix_norm(U0.transpose(-1, -2) @ U0 - V0.transpose(-1, -2) @ V0)
+    torch.testing.assert_close(run.final("imbalance_bound"), b0 + 2 * 0.2 * (loss0 - loss), **TOL)

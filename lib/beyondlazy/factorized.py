@@ -307,6 +307,36 @@ def _power_metrics(Z: torch.Tensor, U0: torch.Tensor, mu: float, n_steps: int,
     return {"power_gap": gap, "power_angle": angle}
 
 
+class _SharedLoss:
+    """A ``loss_and_grad`` that keeps its last loss, so that the recorded ``train_error`` at the
+    same parameters (the loop records right after computing the gradient there) costs no
+    second pass over the operator: ‖A(Z) − y‖ = √(L/c) with L = c‖A(Z) − y‖².
+    """
+
+    def __init__(self, loss_and_grad, c: float):
+        self.loss_and_grad, self.c = loss_and_grad, c
+        self.params, self.loss = None, None
+
+    def __call__(self, *params):
+        loss, grads = self.loss_and_grad(*params)
+        self.params, self.loss = params, loss
+        return loss, grads
+
+    def _kept(self, params) -> bool:
+        return self.params is not None and len(params) == len(self.params) and all(
+            a is b for a, b in zip(params, self.params))
+
+    def loss_at(self, *params):
+        """L at ``params``: the kept loss when it was computed there, else a new pass."""
+        return self.loss if self._kept(params) else self(*params)[0]
+
+    def residual_norm(self, params, direct):
+        """‖A(Z) − y‖ at ``params``: from the kept loss when it was computed there."""
+        if self._kept(params):
+            return torch.sqrt(self.loss.clamp_min(0) / self.c)
+        return direct()
+
+
 def _streaming_threads(op):
     """One torch CPU thread while numpy's BLAS streams a large operator (else nothing).
 
@@ -345,8 +375,10 @@ def train_symmetric(
     def gram(U):
         return U @ _t(U)
 
+    loss_and_grad = _SharedLoss(symmetric_loss_and_grad(op, y), 0.25)
     metrics = {
-        "train_error": lambda U: torch.linalg.vector_norm(op.measure(gram(U)) - y, dim=-1) / y_norm,
+        "train_error": lambda U: loss_and_grad.residual_norm(
+            (U,), lambda: torch.linalg.vector_norm(op.measure(gram(U)) - y, dim=-1)) / y_norm,
         "test_error": lambda U: torch.linalg.matrix_norm(gram(U) - target) / t_norm,
     }
     if diagnostics or power_method:
@@ -370,7 +402,7 @@ def train_symmetric(
         metrics.update(_power_metrics(Z, U0, step_size, n_steps, record_every, r_star))
     with _streaming_threads(op):
         return gradient_descent(
-            symmetric_loss_and_grad(op, y), U0, step_size=step_size, n_steps=n_steps,
+            loss_and_grad, U0, step_size=step_size, n_steps=n_steps,
             record_every=record_every, metrics=metrics, tol=tol, tol_metric="train_error",
             batched=U0.ndim == 3, on_divergence=on_divergence,
         )
@@ -397,14 +429,14 @@ def train_asymmetric(
     step_size = check_positive("step_size", step_size)
     target = problem.target
     y_norm, t_norm = torch.linalg.vector_norm(y), torch.linalg.matrix_norm(target)
-    loss_and_grad = asymmetric_loss_and_grad(op, y)
+    loss_and_grad = _SharedLoss(asymmetric_loss_and_grad(op, y), 0.5)
 
     def imbalance(U, V):
         return torch.linalg.matrix_norm(_t(U) @ U - _t(V) @ V)
 
     metrics = {
-        "train_error": lambda U, V: torch.linalg.vector_norm(
-            op.measure(U @ _t(V)) - y, dim=-1) / y_norm,
+        "train_error": lambda U, V: loss_and_grad.residual_norm(
+            (U, V), lambda: torch.linalg.vector_norm(op.measure(U @ _t(V)) - y, dim=-1)) / y_norm,
         "test_error": lambda U, V: torch.linalg.matrix_norm(U @ _t(V) - target) / t_norm,
     }
     if diagnostics:
@@ -413,7 +445,8 @@ def train_asymmetric(
         metrics.update({
             "norm": lambda U, V: torch.linalg.matrix_norm(U @ _t(V), ord=2),
             "imbalance": imbalance,
-            "imbalance_bound": lambda U, V: b0 + 2 * step_size * (loss0 - loss_and_grad(U, V)[0]),
+            "imbalance_bound": lambda U, V: (
+                b0 + 2 * step_size * (loss0 - loss_and_grad.loss_at(U, V))),
         })
     with _streaming_threads(op):
         return gradient_descent(
