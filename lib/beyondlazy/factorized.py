@@ -313,12 +313,13 @@ class _SharedLoss:
     second pass over the operator: ‖A(Z) − y‖ = √(L/c) with L = c‖A(Z) − y‖².
     """
 
-    def __init__(self, loss_and_grad, c: float):
-        self.loss_and_grad, self.c = loss_and_grad, c
+    def __init__(self, loss_and_grad, c: float, op):
+        self.loss_and_grad, self.c, self.op = loss_and_grad, c, op
         self.params, self.loss = None, None
 
     def __call__(self, *params):
-        loss, grads = self.loss_and_grad(*params)
+        with _streaming_threads(self.op):
+            loss, grads = self.loss_and_grad(*params)
         self.params, self.loss = params, loss
         return loss, grads
 
@@ -340,9 +341,10 @@ class _SharedLoss:
 def _streaming_threads(op):
     """One torch CPU thread while numpy's BLAS streams a large operator (else nothing).
 
-    Each step's torch work is O(n²r), far below the stream's m·n² reads, but torch's idle
-    threads spin for milliseconds after each small operation and took about a fifth of the
-    step time from numpy's threads on a 2-core CPU (``benchmarks/bench_sensing.py``).
+    The gradient's own torch work is O(n²r), far below the stream's m·n² reads, but torch's
+    idle threads spin for milliseconds after each small operation and took about a fifth of
+    the step time from numpy's threads on a 2-core CPU (``benchmarks/bench_sensing.py``).
+    Recorded metrics (SVDs) run outside, with all threads.
     """
     return one_cpu_thread(op.M.device) if op.streams_with_numpy() else nullcontext()
 
@@ -375,7 +377,7 @@ def train_symmetric(
     def gram(U):
         return U @ _t(U)
 
-    loss_and_grad = _SharedLoss(symmetric_loss_and_grad(op, y), 0.25)
+    loss_and_grad = _SharedLoss(symmetric_loss_and_grad(op, y), 0.25, op)
     metrics = {
         "train_error": lambda U: loss_and_grad.residual_norm(
             (U,), lambda: torch.linalg.vector_norm(op.measure(gram(U)) - y, dim=-1)) / y_norm,
@@ -400,12 +402,11 @@ def train_symmetric(
         metrics[f"sv{k + 1}"] = lambda U, k=k: torch.linalg.svdvals(U)[..., k]
     if power_method:
         metrics.update(_power_metrics(Z, U0, step_size, n_steps, record_every, r_star))
-    with _streaming_threads(op):
-        return gradient_descent(
-            loss_and_grad, U0, step_size=step_size, n_steps=n_steps,
-            record_every=record_every, metrics=metrics, tol=tol, tol_metric="train_error",
-            batched=U0.ndim == 3, on_divergence=on_divergence,
-        )
+    return gradient_descent(
+        loss_and_grad, U0, step_size=step_size, n_steps=n_steps,
+        record_every=record_every, metrics=metrics, tol=tol, tol_metric="train_error",
+        batched=U0.ndim == 3, on_divergence=on_divergence,
+    )
 
 
 def train_asymmetric(
@@ -429,7 +430,7 @@ def train_asymmetric(
     step_size = check_positive("step_size", step_size)
     target = problem.target
     y_norm, t_norm = torch.linalg.vector_norm(y), torch.linalg.matrix_norm(target)
-    loss_and_grad = _SharedLoss(asymmetric_loss_and_grad(op, y), 0.5)
+    loss_and_grad = _SharedLoss(asymmetric_loss_and_grad(op, y), 0.5, op)
 
     def imbalance(U, V):
         return torch.linalg.matrix_norm(_t(U) @ U - _t(V) @ V)
@@ -448,9 +449,8 @@ def train_asymmetric(
             "imbalance_bound": lambda U, V: (
                 b0 + 2 * step_size * (loss0 - loss_and_grad.loss_at(U, V))),
         })
-    with _streaming_threads(op):
-        return gradient_descent(
-            loss_and_grad, (U0, V0), step_size=step_size, n_steps=n_steps,
-            record_every=record_every, metrics=metrics, tol=tol, tol_metric="train_error",
-            batched=U0.ndim == 3, on_divergence=on_divergence,
-        )
+    return gradient_descent(
+        loss_and_grad, (U0, V0), step_size=step_size, n_steps=n_steps,
+        record_every=record_every, metrics=metrics, tol=tol, tol_metric="train_error",
+        batched=U0.ndim == 3, on_divergence=on_divergence,
+    )
