@@ -23,7 +23,6 @@ that drops under sustained load affects a cell and its limit alike:
 from __future__ import annotations
 
 import argparse
-import time
 from contextlib import nullcontext
 from functools import partial
 
@@ -35,7 +34,7 @@ from beyondlazy.device import one_cpu_thread
 from beyondlazy.factorized import symmetric_loss_and_grad
 from beyondlazy.operators import SymmetricOperator, symmetric_operator
 from beyondlazy.sensing import symmetric_loss_and_grad as dense_loss_and_grad
-from timing import sync  # benchmarks/timing.py
+from timing import time_call  # benchmarks/timing.py
 
 WIDTHS = (5, 50, 200)
 BATCHES = (1, 8, 32)
@@ -50,11 +49,7 @@ class Rounds:
     def time(self, key, fn, context=nullcontext) -> float:
         with context():
             fn()
-            sync(self.device)
-            start = time.perf_counter()
-            fn()
-            sync(self.device)
-            seconds = time.perf_counter() - start
+            seconds = time_call(fn, self.device)
         self.last[key] = seconds
         self.best[key] = min(self.best.get(key, float("inf")), seconds)
         return seconds

@@ -23,13 +23,12 @@ from other processes on a shared machine hits them alike.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 from beyondlazy import describe_device, rng
 from beyondlazy.relu_net import ReLUNet, loss, make_loss_and_grad, symmetric_init
-from timing import sync  # benchmarks/timing.py
+from timing import time_call  # benchmarks/timing.py
 
 
 def interleaved_best(fns: dict, device, rounds: int) -> dict:
@@ -39,11 +38,7 @@ def interleaved_best(fns: dict, device, rounds: int) -> dict:
     best = {name: float("inf") for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            sync(device)
-            start = time.perf_counter()
-            fn()
-            sync(device)
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], time_call(fn, device))
     return best
 
 

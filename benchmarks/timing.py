@@ -13,14 +13,16 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def time_call(fn, device: torch.device) -> float:
+    """The wall-clock seconds of one call of ``fn``, GPU work included."""
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
 def best_of(fn, device: torch.device, repeats: int = 5) -> float:
     """The fastest of ``repeats`` timed calls of ``fn`` (after one warm-up call), in seconds."""
     fn()
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(time_call(fn, device) for _ in range(repeats))
