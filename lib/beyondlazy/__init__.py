@@ -18,8 +18,8 @@ Device and dtype follow the input tensors; randomness always comes from an expli
 """
 
 from . import (
-    analysis, claims, explorer, factorized, hermite, jacobian, lazy, least_squares, networks, ntk,
-    operators, plotting, relu_net, representation, ridge, rng, scale, sensing, targets,
+    analysis, claims, exercises, explorer, factorized, hermite, jacobian, lazy, least_squares,
+    networks, ntk, operators, plotting, relu_net, representation, ridge, rng, scale, sensing, targets,
 )
 from .analysis import loglog_slope, relative_error, sin_angle, top_singular_subspace
 from .device import available_devices, default_device, describe_device, device_for
@@ -54,6 +54,7 @@ __all__ = [
     "empirical_ntk",
     "empirical_ntk_products",
     "excess_risk",
+    "exercises",
     "explorer",
     "factorized",
     "gradient_descent",
