@@ -4,6 +4,8 @@
 #   make test            set up .venv/, run the whole test suite (unit tests, claims, notebooks)
 #   make lab             open the notebooks in JupyterLab
 #   make claims          list the claims of the course
+#   make paper-ledger    compute every claim at paper scale for seeds 0-2 into results/paper/
+#                        (resumable: results current for the code now are skipped)
 #   make book-executed   build the website from the notebooks `make test` executed (CI)
 #   make check-site      open every page of the built website in headless Chromium
 #   make fix-notebooks   rewrite the shared set-up cell, strip outputs (check-notebooks: check)
@@ -30,7 +32,7 @@ VENDORED := $(VENDOR)/.stamp
 JB_FLAGS := -W -n --keep-going
 NBMAKE_TIMEOUT := 300
 
-.PHONY: help setup book test test-unit test-notebooks book-executed check-site lab claims fix-notebooks check-notebooks clean distclean
+.PHONY: help setup book test test-unit test-notebooks book-executed check-site lab claims paper-ledger fix-notebooks check-notebooks clean distclean
 
 help:
 	@awk '/^[^#]/ {exit} {sub(/^# ?/, ""); print}' Makefile
@@ -90,6 +92,12 @@ lab: $(INSTALLED)
 
 claims: $(INSTALLED)
 	$(BIN)/python -m beyondlazy.claims list
+
+# Long (hours on a CPU): run it in the background, e.g. `nohup make paper-ledger > paper.log &`.
+PAPER_SEEDS ?= 0-2
+paper-ledger: $(INSTALLED)
+	$(BIN)/python -m beyondlazy.claims run --all --scale paper --seeds $(PAPER_SEEDS) \
+	    --save results/paper --fastest-first
 
 fix-notebooks: $(INSTALLED)
 	$(BIN)/python -m tools.notebooks fix

@@ -8,11 +8,15 @@ Directives (used in claims.md and paper-scale.md):
     `make test` saves, in $BEYONDLAZY_CLAIMS_RESULTS or <book>/_build/claims), with the verdict and
     the provenance (seed, scale, device, commit, versions). Nothing is recomputed here.
 ``paper-results``
-    The results committed under results/paper/ (``python -m beyondlazy.claims run ID --scale paper
-    --save results/paper``), each marked with the device, date and commit it was computed on.
+    The results committed under results/paper/ (``python -m beyondlazy.claims run --all --scale
+    paper --seeds 0-2 --save results/paper``): a sentence counting them per device, a summary table
+    (per claim: seeds, how many hold, status, time of one run), then per claim the value of every
+    check for every seed with its spread, and each result's status against the code now (current,
+    stale, uncommitted, unknown; see :func:`beyondlazy.claims.result_status`), device, commit and
+    date.
 ``paper-scale-table``
     For each claim: the time one run took at the default scale (from the test run) and at paper
-    scale (from results/paper/), with the device of each.
+    scale (from results/paper/, the range over the seeds), with the device of each.
 """
 
 from __future__ import annotations
@@ -135,30 +139,168 @@ class ClaimsLedger(_LedgerBase):
         return self.render(lines)
 
 
+def _fingerprints(claims) -> dict[str, dict]:
+    """The code fingerprint of each registered claim now (``{"fingerprint": None}`` if unavailable)."""
+    from beyondlazy.claims import code_fingerprint
+
+    found = {}
+    for entry in claims:
+        try:
+            found[entry.id] = code_fingerprint(entry.measure)
+        except (OSError, TypeError):
+            found[entry.id] = {"fingerprint": None, "parts": {}}
+    return found
+
+
+def _device_kind(device: str) -> str:
+    """``"cpu (2 threads, 2 cores)"`` → ``"CPU"``; ``"cuda (NVIDIA H100 80GB HBM3)"`` → the GPU's name."""
+    match = re.match(r"(\w+)\s*(?:\((.*)\))?", device)
+    kind, detail = (match.group(1), match.group(2)) if match else (device, None)
+    if kind == "cpu":
+        return "a CPU"
+    if kind == "cuda" and detail:
+        return detail
+    return {"mps": "an Apple GPU (MPS)"}.get(kind, device)
+
+
+# A table cell starting with ">" would be a block quote.
+_RELATION_SIGNS = {"<=": "≤", ">=": "≥", "in": "in"}
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _span(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    return _fmt(low) if _fmt(low) == _fmt(high) else f"{_fmt(low)} – {_fmt(high)}"
+
+
+def device_summary(results: list[dict]) -> str:
+    """One sentence counting the results per device kind, from their provenance."""
+    kinds: dict[str, int] = defaultdict(int)
+    for r in results:
+        kinds[_device_kind(r["provenance"].get("device", "unknown"))] += 1
+    parts = [f"{n} on {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))]
+    if not parts:
+        return "No paper-scale result has been committed yet."
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return (f"Of the {_count(len(results), 'result')} below ({_count(len({r['claim'] for r in results}), 'claim')}), "
+            f"{listed} (read from each result's provenance).")
+
+
+def paper_result_lines(claims, committed: dict[str, list[dict]], now: dict[str, dict],
+                       link=lambda chapter: chapter) -> list[str]:
+    """The MyST of the paper-scale ledger: a summary table, then one box per claim.
+
+    ``claims`` are the registered claims in course order, ``committed`` the paper-scale results
+    by claim id, ``now`` the code fingerprint of each claim now (:func:`_fingerprints`).
+    """
+    from beyondlazy.claims import result_status
+
+    everything = [r for entry in claims for r in committed.get(entry.id, [])]
+    statuses = {id(r): result_status(r, now.get(r["claim"], {"fingerprint": None})) for r in everything}
+    tally: dict[str, int] = defaultdict(int)
+    for status in statuses.values():
+        tally[status.name] += 1
+    order = ("current", "stale", "uncommitted", "unknown")
+    lines = [device_summary(everything), ""]
+    if everything:
+        lines += ["Status of each result against the code now: "
+                  + ", ".join(f"{tally[name]} {name}" for name in order if tally[name]) + ". "
+                  "*Current*: the claim's code (its function and everything of the course's code "
+                  "it uses) is unchanged since the result was computed, from committed code; "
+                  "*stale*: that code changed since; *uncommitted*: computed from uncommitted "
+                  "code; *unknown*: computed before code fingerprints were recorded. Only current "
+                  "results show what the code now computes.", ""]
+    summary = [":::{list-table}", ":header-rows: 1", "", "* - Claim", "  - Seeds", "  - Holds",
+               "  - Status", "  - One run"]
+    boxes: list[str] = []
+    missing = []
+    for entry in claims:
+        results = sorted(committed.get(entry.id, []), key=lambda r: r["seed"])
+        if not results:
+            missing.append(entry.id)
+            continue
+        held = sum(bool(r["holds"]) for r in results)
+        n = len(results)
+        mine = [statuses[id(r)] for r in results]
+        counts = defaultdict(int)
+        for status in mine:
+            counts[status.name] += 1
+        status_text = ", ".join(f"{counts[name]} {name}" for name in order if counts[name])
+        times = [float(r["seconds"]) for r in results]
+        time_text = (f"{_span(times)} s" if len(times) > 1 else f"{times[0]:.3g} s")
+        holds_text = f"{held} of {n}" if held == n else f"**{held} of {n}**"
+        summary += [f"* - {{ref}}`{entry.id} <{_anchor(entry.id)}-paper>`",
+                    f"  - {', '.join(str(r['seed']) for r in results)}",
+                    f"  - {holds_text}", f"  - {status_text}", f"  - {time_text}"]
+        style = "danger" if held < n else ("tip" if counts["current"] == n else "note")
+        verdict = (f"holds for {held} of {n} seeds" if held == n
+                   else f"does not hold for {n - held} of {n} seeds")
+        boxes += [f"({_anchor(entry.id)}-paper)=", f"::::{{admonition}} {entry.id} at paper scale: {verdict}",
+                  f":class: {style}", "", entry.statement, "",
+                  f"*Shown in:* {link(entry.chapter)}.", ""]
+        names: list[str] = []
+        for r in results:
+            for c in r["checks"]:
+                if c["name"] not in names:
+                    names.append(c["name"])
+        table = [":::{list-table}", ":header-rows: 1", "", "* - Check", "  - Expected"]
+        table += [f"  - seed {r['seed']}" for r in results]
+        table += ["  - Spread over seeds"] if n > 1 else []
+        for name in names:
+            cells, values, expected = [], [], "—"
+            for r in results:
+                check = next((c for c in r["checks"] if c["name"] == name), None)
+                if check is None:
+                    cells.append("—")
+                    continue
+                expected = f"{_RELATION_SIGNS.get(check['relation'], check['relation'])} {_fmt(check['bound'])}"
+                cells.append(_fmt(check["value"]) + ("" if check["passed"] else " **fails**"))
+                if not isinstance(check["value"], list):
+                    values.append(float(check["value"]))
+            table += [f"* - {name}", f"  - {expected}"] + [f"  - {c}" for c in cells]
+            if n > 1:
+                table.append(f"  - {_span(values)}" if values else "  - —")
+        table.append(":::")
+        boxes += table + [""]
+        for r, status in zip(results, mine):
+            p = r["provenance"]
+            reused = " (reused the run of a claim computed just before)" if p.get("reused_cached_run") else ""
+            boxes.append(f"- Seed {r['seed']}: **{status.name}** ({status.detail}); "
+                         f"{float(r['seconds']):.3g} s{reused} on {p.get('device', 'unknown')}; "
+                         f"commit `{p.get('commit', 'unknown')}`; beyondlazy {p.get('beyondlazy', '?')}, "
+                         f"torch {p.get('torch', '?')}; {p.get('date', '?')}.")
+        boxes += ["", "::::", ""]
+    summary.append(":::")
+    if not everything:
+        return lines
+    lines += summary + [""]
+    if missing:
+        lines += [f"No paper-scale result yet for {', '.join(missing)}.", ""]
+    return lines + boxes
+
+
+def paper_scale_cell(results: list[dict], scale: str) -> str:
+    """The time of one run at ``scale``: the range over seeds, the device(s)."""
+    runs = [r for r in results if r["scale"] == scale]
+    if not runs:
+        return "not measured yet"
+    times = [float(r["seconds"]) for r in runs]
+    devices = sorted({r["provenance"].get("device", "unknown") for r in runs})
+    seeds = f" over {len(runs)} seeds" if len(runs) > 1 else ""
+    return f"{_span(times)} s{seeds} on {', '.join(devices)} (measured)"
+
+
 class PaperResults(_LedgerBase):
     def run(self):
         from beyondlazy.claims import all_claims
 
         committed = _results(self.book_root() / "results" / "paper", self.env)
-        lines: list[str] = []
-        for entry in all_claims():
-            results = [r for r in committed.get(entry.id, []) if r["scale"] == "paper"]
-            if not results:
-                continue
-            p = results[0]["provenance"]
-            held = sum(r["holds"] for r in results)
-            lines += [f":::{{admonition}} {entry.id}: computed at paper scale on {p['device']}, "
-                      f"{p['date'][:10]}", ":class: note", "",
-                      entry.statement, "",
-                      f"**{'Holds' if held == len(results) else 'Does not hold'}** for {held} of "
-                      f"{len(results)} seeds ({', '.join(str(r['seed']) for r in results)}); "
-                      f"{results[0]['seconds']:.1f} s for one run. Seed {results[0]['seed']}:", ""]
-            lines += [f"- {line}" for line in _checks(results[0])]
-            lines += ["", f"Commit `{p['commit']}`, beyondlazy {p['beyondlazy']}, torch {p['torch']}.",
-                      ":::", ""]
-        if not lines:
-            lines = ["No paper-scale result has been committed yet."]
-        return self.render(lines)
+        claims = all_claims()
+        paper = {k: [r for r in v if r["scale"] == "paper"] for k, v in committed.items()}
+        return self.render(paper_result_lines(claims, paper, _fingerprints(claims), self.chapter_link))
 
 
 class PaperScaleTable(_LedgerBase):
@@ -170,17 +312,9 @@ class PaperScaleTable(_LedgerBase):
         paper = _results(self.book_root() / "results" / "paper", self.env)
         lines = [":::{list-table}", ":header-rows: 1", "", "* - Claim",
                  "  - Default scale: one run", "  - Paper scale: one run"]
-
-        def cell(results, scale):
-            runs = [r for r in results if r["scale"] == scale]
-            if not runs:
-                return "not measured yet"
-            seconds = max(r["seconds"] for r in runs)
-            return f"{seconds:.1f} s on {runs[0]['provenance']['device']} (measured)"
-
         for entry in all_claims():
-            lines += [f"* - {entry.id}", f"  - {cell(default.get(entry.id, []), 'default')}",
-                      f"  - {cell(paper.get(entry.id, []), 'paper')}"]
+            lines += [f"* - {entry.id}", f"  - {paper_scale_cell(default.get(entry.id, []), 'default')}",
+                      f"  - {paper_scale_cell(paper.get(entry.id, []), 'paper')}"]
         lines.append(":::")
         return self.render(lines)
 
