@@ -71,7 +71,12 @@ def _provenance(results: list[dict], current: str | None) -> str:
     p = results[0]["provenance"]
     seeds = ", ".join(str(r["seed"]) for r in results)
     commit = p.get("commit", "unknown")
-    stale = "" if current is None or commit == current else " (an earlier commit)"
+    if commit.endswith("+dirty"):
+        stale = " plus uncommitted changes"
+    elif current is None or commit == current:
+        stale = ""
+    else:
+        stale = " (an earlier commit)"
     return (f"seed{'s' if len(results) > 1 else ''} {seeds}; {p['scale']} scale; {p['device']}; "
             f"commit `{commit}`{stale}; beyondlazy {p['beyondlazy']}, torch {p['torch']}, "
             f"Python {p['python']}; {p['date']}")
