@@ -588,3 +588,15 @@ def test_paper_scale_time_cell_gives_the_range_over_seeds(ledger_ext):
     assert ledger_ext.paper_scale_cell(results, "paper") == \
         "3 – 5 s over 2 seeds on cpu (1 thread, 2 cores) (measured)"
     assert ledger_ext.paper_scale_cell(results, "default") == "not measured yet"
+
+
+def test_time_left_scales_recorded_times_by_the_pace_of_this_machine():
+    from beyondlazy.claims.__main__ import _eta
+
+    rest = [("C1.1", 1), ("C1.2", 0), ("C1.3", 0)]
+    recorded = {"C1.1": 10.0, "C1.2": 100.0}
+    assert _eta(rest, recorded, {}) == "about 2 min left; + 1 run(s) never timed"  # 110 s
+    # C1.1 took 30 s here against 10 s recorded: C1.2 is expected to take 300 s, C1.3 the average
+    text = _eta(rest, recorded, {"C1.1": [30.0]})
+    assert text == "about 6 min left; runs take 3x their recorded times so far"  # 30 + 300 + 30 s
+    assert _eta([("C9.9", 0)], {}, {}) == "time left unknown"

@@ -128,39 +128,58 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _eta(rest: list[tuple[str, int]], recorded: dict[str, float], timed: dict[str, list[float]]) -> str:
+    """An estimate of the time the runs ``rest`` take.
+
+    A run of a claim timed in this batch is estimated by its average here; else by the claim's
+    recorded time (the saved result) scaled by how much slower or faster this machine has been
+    than the recorded times so far (a loaded machine); a claim never timed, by the average run.
+    """
+    pace = [(recorded[c], t) for c, times in timed.items() if recorded.get(c, 0) > 0 for t in times]
+    ratio = sum(now for _, now in pace) / sum(before for before, _ in pace) if pace else 1.0
+    everything = [t for times in timed.values() for t in times]
+    estimates = []
+    for claim_id, _ in rest:
+        if timed.get(claim_id):
+            estimates.append(sum(timed[claim_id]) / len(timed[claim_id]))
+        elif claim_id in recorded:
+            estimates.append(recorded[claim_id] * ratio)
+        else:
+            estimates.append(sum(everything) / len(everything) if everything else None)
+    known = [e for e in estimates if e is not None]
+    if not known:
+        return "time left unknown"
+    unknown = len(estimates) - len(known)
+    scaled = f"; runs take {ratio:.2g}x their recorded times so far" if abs(ratio - 1) > 0.1 else ""
+    return (f"about {_duration(sum(known))} left{scaled}"
+            + (f"; + {unknown} run(s) never timed" if unknown else ""))
+
+
 def _run_many(ids: list[str], seeds: tuple[int, ...], scale: str, args) -> int:
     folder = Path(args.save) if args.save else None
     code = {claim_id: code_provenance(claim_id) for claim_id in ids}  # the code as it is now
-    previous: dict[str, float] = {}  # the last recorded time of each claim (for the estimates)
+    recorded: dict[str, float] = {}  # the longest recorded time of each claim (for the estimates)
     todo: list[tuple[str, int]] = []
     skipped = 0
     for claim_id in ids:
         for seed in seeds:
             saved = _load(result_path(folder, claim_id, seed, scale)) if folder else None
             if saved is not None:
-                previous[claim_id] = max(previous.get(claim_id, 0.0), float(saved.get("seconds", 0.0)))
+                recorded[claim_id] = max(recorded.get(claim_id, 0.0), float(saved.get("seconds", 0.0)))
                 if not args.force and result_status(saved, code[claim_id]["code"]).current:
                     skipped += 1
                     continue
             todo.append((claim_id, seed))
     if args.fastest_first:
-        todo.sort(key=lambda item: (previous.get(item[0], float("inf")), ids.index(item[0]), item[1]))
+        todo.sort(key=lambda item: (recorded.get(item[0], float("inf")), ids.index(item[0]), item[1]))
     total = len(todo) + skipped
     print(f"{len(todo)} run{'s' if len(todo) != 1 else ''} to do at the {scale} scale "
           f"({skipped} of {total} already current{' in ' + str(folder) if folder else ''})", flush=True)
-    measured: list[float] = []
+    timed: dict[str, list[float]] = {}
     failures = 0
     for index, (claim_id, seed) in enumerate(todo):
-        def estimate(item) -> float | None:
-            if item[0] in previous:
-                return previous[item[0]]
-            return sum(measured) / len(measured) if measured else None
-        rest = [estimate(item) for item in todo[index:]]
-        known = [r for r in rest if r is not None]
-        eta = (f"about {_duration(sum(known))} left" + (f" + {len(rest) - len(known)} run(s) never timed"
-                                                         if len(known) < len(rest) else "")
-               if known else "time left unknown")
-        print(f"[{index + 1}/{len(todo)}] {claim_id} seed {seed}: running ({eta})", flush=True)
+        print(f"[{index + 1}/{len(todo)}] {claim_id} seed {seed}: running "
+              f"({_eta(todo[index:], recorded, timed)})", flush=True)
         try:
             result = run_claim(claim_id, seed=seed, scale=scale, code=code[claim_id])
         except KeyboardInterrupt:
@@ -169,8 +188,7 @@ def _run_many(ids: list[str], seeds: tuple[int, ...], scale: str, args) -> int:
             return 130
         if folder:
             result.save(folder)
-        measured.append(result.seconds)
-        previous[claim_id] = result.seconds
+        timed.setdefault(claim_id, []).append(result.seconds)
         failures += not result.holds
         print(result.to_json() if args.json else result.report(), flush=True)
     print(f"done: {len(todo) - failures} of {len(todo)} run(s) hold", flush=True)
