@@ -18,10 +18,11 @@ Nonlinear least squares (a model θ ↦ f(θ) ∈ R^n, e.g. a network's outputs 
 
     L(θ) = ½‖f(θ) − y‖²,   ∇L(θ) = J(θ)ᵀ(f(θ) − y).
 
-Oymak and Soltanolkotabi (2019) assume α ≤ σ_n(J(θ)) ≤ σ_1(J(θ)) ≤ β near θ_0 and a small enough
-step; then (constants as recalled from the paper, not verified here)
+Oymak and Soltanolkotabi (2019) assume α ≤ σ_n(J(θ)) ≤ σ_1(J(θ)) ≤ β and an L-Lipschitz J on the
+ball of radius R = 4‖f(θ_0) − y‖/α around θ_0, and η ≤ min(1, α²/(L‖f(θ_0) − y‖))/(2β²); then
+(the potential is their eq. (2.9); the other constants are recalled, see Chapter 2)
 
-    ‖f(θ_t) − y‖ ≤ (1 − ηα²/2)^t ‖f(θ_0) − y‖                    (geometric convergence),
+    ‖f(θ_t) − y‖² ≤ (1 − ηα²/2)^t ‖f(θ_0) − y‖²                  (geometric convergence),
     (α/4)‖θ_t − θ_0‖ + ‖f(θ_t) − y‖ ≤ ‖f(θ_0) − y‖                 (the potential),
     Σ_t ‖θ_{t+1} − θ_t‖ ≤ (4β/α²)‖f(θ_0) − y‖                      (a short path).
 
