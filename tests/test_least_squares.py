@@ -26,6 +26,7 @@ from beyondlazy.least_squares import (
     potential,
 )
 from beyondlazy.networks import OneHiddenLayer, init_params, network, sphere_inputs
+from beyondlazy.ntk import network_ntk
 
 from testkit import DEVICES, TOL
 
@@ -171,6 +172,40 @@ def test_nonlinear_gd_matches_a_plain_autograd_loop_on_a_network():
     assert float(trajectory.final("path_length")) == pytest.approx(total, rel=1e-10)
     assert float(trajectory.final("residual")) == pytest.approx(
         float(torch.linalg.vector_norm(network(net, theta, X) - y)), rel=1e-10)
+
+
+def test_singular_values_from_the_closed_form_kernel_equal_those_of_the_jacobian():
+    net = OneHiddenLayer(d=3, m=40)
+    X, theta0 = sphere_inputs(6, 3, seed=21), init_params(net, seed=22)
+    y = torch.cos(2 * X[:, 1])
+    model = functools.partial(network, net)
+    kwargs = dict(step_size=0.1, n_steps=20, record_every=5)
+    by_jacobian = nonlinear_gd(model, X, y, theta0, **kwargs)
+    by_kernel = nonlinear_gd(model, X, y, theta0,
+                             kernel=lambda th: network_ntk(net, th, X), **kwargs)
+    for name in ("sigma_min", "sigma_max", "residual"):
+        torch.testing.assert_close(by_kernel[name], by_jacobian[name], **TOL[torch.float64])
+
+
+def test_segment_sigma_max_bounds_the_change_of_f_and_is_exact_for_a_linear_model():
+    X, y, theta0 = problem(seed=23)
+    linear = nonlinear_gd(lambda theta, x: x @ theta, X, y, theta0, step_size=eta_for(X),
+                          n_steps=12, record_every=4, segment_points=3)
+    s1 = torch.linalg.svdvals(X)[0]
+    torch.testing.assert_close(linear["sigma_max_segment"], s1.expand(4), **TOL[torch.float64])
+
+    net = OneHiddenLayer(d=3, m=20)
+    Xn, start = sphere_inputs(5, 3, seed=24), init_params(net, seed=25)
+    yn = 3 * torch.sin(3 * Xn[:, 0])
+    model = functools.partial(network, net)
+    run = nonlinear_gd(model, Xn, yn, start, step_size=0.3, n_steps=40, record_every=10,
+                       segment_points=8)
+    # the sup over the segment is at least sigma_1 at both ends ...
+    assert bool((run["sigma_max_segment"] >= run["sigma_max"] - 1e-12).all())
+    assert bool((run["sigma_max_segment"] >= run["sigma_max"][0] - 1e-12).all())
+    # ... and bounds how far f moved: |f(θ_T) − f(θ_0)| <= sup σ_1 · |θ_T − θ_0|
+    moved = torch.linalg.vector_norm(model(run.params, Xn) - model(start, Xn))
+    assert float(moved) <= float(run["sigma_max_segment"][-1] * run.final("distance"))
 
 
 def test_potential_is_alpha_over_four_times_distance_plus_residual():

@@ -24,7 +24,9 @@ from beyondlazy.networks import (
     sphere_inputs,
     unflatten,
 )
-from beyondlazy.ntk import arccos0, arccos1, empirical_ntk, empirical_ntk_products, relu_ntk
+from beyondlazy.ntk import (
+    arccos0, arccos1, empirical_ntk, empirical_ntk_products, network_ntk, relu_ntk,
+)
 
 from testkit import DEVICES, TOL
 
@@ -58,6 +60,19 @@ def test_ntk_by_jacobians_matches_the_hand_derived_kernel(device, activation, pa
     K = empirical_ntk(model, theta, X1, X2)
     assert K.shape == (5, 3) and K.device.type == torch.device(device).type
     torch.testing.assert_close(K, ntk_by_hand(net, theta, X1, X2), **TOL[torch.float64])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
+def test_closed_form_network_ntk_equals_the_jacobian_contraction(device, activation,
+                                                                 parameterization):
+    net, model, theta = setting(activation, parameterization, m=30, seed=3, device=device)
+    X1 = sphere_inputs(6, 4, seed=4, device=device)
+    X2 = sphere_inputs(2, 4, seed=5, device=device)
+    for A, B in [(X1, None), (X1, X2)]:
+        torch.testing.assert_close(network_ntk(net, theta, A, B),
+                                   empirical_ntk(model, theta, A, B), **TOL[torch.float64])
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -168,7 +168,7 @@ def train_lazy(
     X_test: torch.Tensor, y_test: torch.Tensor, alpha: float | torch.Tensor = 1.0,
     step_size: float | torch.Tensor, n_steps: int, record_every: int = 1,
     tol: float | None = None, linearization: bool = True, kernel_change: bool = True,
-    on_divergence: str = "raise",
+    on_divergence: str = "raise", kernel: Model | None = None,
 ) -> Trajectory:
     """Gradient descent on F_α(θ) = R(α h(θ))/α², for the model and (optionally) its linearization.
 
@@ -193,7 +193,13 @@ def train_lazy(
     linearization : bool
         Whether to train the linearized model too (params then hold (θ_T, θ^lin_T)).
     kernel_change : bool
-        Whether to record ``kernel_change`` (one Jacobian per run and record).
+        Whether to record ``kernel_change`` (one Jacobian per run and record, unless ``kernel``
+        is given).
+    kernel : callable, optional
+        ``kernel(theta, X)`` = J(θ)J(θ)ᵀ on inputs X for one θ of shape (p,), e.g.
+        ``functools.partial(network_ntk, net)`` (:func:`~beyondlazy.ntk.network_ntk`, a closed
+        form that forms no n × p Jacobian); defaults to :func:`~beyondlazy.ntk.empirical_ntk`
+        of ``model``.
 
     Returns
     -------
@@ -277,10 +283,14 @@ def train_lazy(
                                             / theta0_norm),
     }
     if kernel_change:
-        K0 = [empirical_ntk(model, theta0[k], X) for k in range(K)]
+        if kernel is None:
+            def kernel(theta, inputs):
+                return empirical_ntk(model, theta, inputs)
+
+        K0 = [kernel(theta0[k], X) for k in range(K)]
 
         def kernel_metric(theta, *rest):
-            return torch.stack([torch.linalg.matrix_norm(empirical_ntk(model, theta[k], X) - K0[k])
+            return torch.stack([torch.linalg.matrix_norm(kernel(theta[k], X) - K0[k])
                                 / torch.linalg.matrix_norm(K0[k]) for k in range(K)])
 
         metrics["kernel_change"] = kernel_metric

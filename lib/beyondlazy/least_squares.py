@@ -18,10 +18,11 @@ Nonlinear least squares (a model θ ↦ f(θ) ∈ R^n, e.g. a network's outputs 
 
     L(θ) = ½‖f(θ) − y‖²,   ∇L(θ) = J(θ)ᵀ(f(θ) − y).
 
-Oymak and Soltanolkotabi (2019) assume α ≤ σ_n(J(θ)) ≤ σ_1(J(θ)) ≤ β near θ_0 and a small enough
-step; then (constants as recalled from the paper, not verified here)
+Oymak and Soltanolkotabi (2019) assume α ≤ σ_n(J(θ)) ≤ σ_1(J(θ)) ≤ β and an L-Lipschitz J on the
+ball of radius R = 4‖f(θ_0) − y‖/α around θ_0, and η ≤ min(1, α²/(L‖f(θ_0) − y‖))/(2β²); then
+(the potential is their eq. (2.9); the other constants are recalled, see Chapter 2)
 
-    ‖f(θ_t) − y‖ ≤ (1 − ηα²/2)^t ‖f(θ_0) − y‖                    (geometric convergence),
+    ‖f(θ_t) − y‖² ≤ (1 − ηα²/2)^t ‖f(θ_0) − y‖²                  (geometric convergence),
     (α/4)‖θ_t − θ_0‖ + ‖f(θ_t) − y‖ ≤ ‖f(θ_0) − y‖                 (the potential),
     Σ_t ‖θ_{t+1} − θ_t‖ ≤ (4β/α²)‖f(θ_0) − y‖                      (a short path).
 
@@ -252,6 +253,7 @@ def nonlinear_gd(
     model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], X: torch.Tensor,
     y: torch.Tensor, theta0: torch.Tensor, *, step_size: float, n_steps: int,
     record_every: int = 1, tol: float | None = None, singular_values: bool = True,
+    kernel: Callable[[torch.Tensor], torch.Tensor] | None = None, segment_points: int = 0,
 ) -> Trajectory:
     """Gradient descent on ½‖f(θ) − y‖², f(θ) = model(θ, X), from θ_0 of shape (p,).
 
@@ -275,13 +277,24 @@ def nonlinear_gd(
         As in :func:`~beyondlazy.gd.gradient_descent`; ``tol`` stops once ``residual`` ≤ tol.
     singular_values : bool
         Whether to record ``sigma_min`` and ``sigma_max`` of J(θ_t) (one Jacobian per record,
-        :func:`~beyondlazy.jacobian.jacobian`).
+        :func:`~beyondlazy.jacobian.jacobian`, unless ``kernel`` is given).
+    kernel : callable, optional
+        ``kernel(theta)`` = J(θ)J(θ)ᵀ on the training inputs, shape (n, n) (e.g.
+        :func:`~beyondlazy.ntk.network_ntk` for the networks of :mod:`beyondlazy.networks`). The
+        singular values are then the square roots of its extreme eigenvalues, and no n × p
+        Jacobian is formed: what makes recording them at every step of a wide network affordable.
+    segment_points : int
+        If > 0 (with ``singular_values``), also record ``sigma_max_segment``: the largest
+        σ_1(J) at θ_0 + s(θ_t − θ_0) for s = 0, 1/k, …, 1 (k = ``segment_points``), a sampled
+        estimate of sup σ_1(J) over the segment from θ_0 to θ_t. That supremum, not σ_1 at the
+        iterates, is what bounds ‖f(θ_t) − f(θ_0)‖ ≤ sup σ_1 · ‖θ_t − θ_0‖ (the mean value
+        inequality along the segment).
 
     Returns
     -------
     Trajectory
         Metrics ``residual`` ‖f(θ_t) − y‖, ``distance`` ‖θ_t − θ_0‖, ``path_length`` and,
-        if asked, ``sigma_min`` and ``sigma_max``.
+        if asked, ``sigma_min``, ``sigma_max`` and ``sigma_max_segment``.
     """
     check_shape("theta0", theta0, (None,))
     check_finite("theta0", theta0)
@@ -312,17 +325,31 @@ def nonlinear_gd(
         "distance": lambda th: torch.linalg.vector_norm(th - theta0),
         "path_length": path.metric,
     }
+    segment_points = check_int("segment_points", segment_points, minimum=0)
     if singular_values:
         cache = {}
 
+        def values_at(theta):
+            if kernel is None:
+                return extreme_singular_values(jacobian(model, theta, X))
+            eigs = torch.linalg.eigvalsh(kernel(theta)).clamp_min(0).sqrt()
+            return eigs[0], eigs[-1]
+
         def extremes(theta):
             if cache.get("theta") is not theta:
-                J = jacobian(model, theta, X)
-                cache["theta"], cache["values"] = theta, extreme_singular_values(J)
+                cache["theta"], cache["values"] = theta, values_at(theta)
             return cache["values"]
 
         metrics["sigma_min"] = lambda th: extremes(th)[0]
         metrics["sigma_max"] = lambda th: extremes(th)[1]
+        if segment_points:
+            def on_segment(theta):
+                points = [theta0 + (k / segment_points) * (theta - theta0)
+                          for k in range(segment_points)]
+                return torch.stack([values_at(p)[1] for p in points]
+                                   + [extremes(theta)[1]]).max()
+
+            metrics["sigma_max_segment"] = on_segment
     return gradient_descent(
         path, theta0, step_size=eta, n_steps=n_steps, record_every=record_every,
         metrics=metrics, tol=tol, tol_metric="residual",

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import rng
-from ..device import device_for
-from ..jacobian import extreme_singular_values, jacobian
+from ..device import device_for, one_cpu_thread
 from ..least_squares import (
     closest_interpolant,
     linear_gd,
@@ -19,6 +18,7 @@ from ..least_squares import (
     potential,
 )
 from ..networks import OneHiddenLayer, init_params, network, sphere_inputs
+from ..ntk import network_ntk
 from ..scale import by_scale
 from ..trajectory import Trajectory
 from .registry import Check, claim
@@ -206,18 +206,36 @@ class NetworkRun:
 
 
 def fit_network(net, X, y, theta0, *, n_steps: int, tol: float | None, record_every: int = 1,
-                singular_values: bool = True) -> NetworkRun:
-    """GD on ½‖f(θ) − y‖² with η = 1/σ_1(J(θ_0))², from θ_0."""
+                singular_values: bool = True, segment_points: int = 0) -> NetworkRun:
+    """GD on ½‖f(θ) − y‖² with η = 1/σ_1(J(θ_0))², from θ_0.
+
+    The singular values of J(θ_t) come from the closed-form kernel J(θ_t)J(θ_t)ᵀ
+    (:func:`~beyondlazy.ntk.network_ntk`), so recording them at every step costs O(n²m), not an
+    n × p Jacobian; ``segment_points`` > 0 also records σ_1 along the segments from θ_0.
+    """
+    with one_cpu_thread(X.device):
+        return _fit_network(net, X, y, theta0, n_steps=n_steps, tol=tol,
+                            record_every=record_every, singular_values=singular_values,
+                            segment_points=segment_points)
+
+
+def _fit_network(net, X, y, theta0, *, n_steps, tol, record_every, singular_values,
+                 segment_points) -> NetworkRun:
     model = functools.partial(network, net)
-    J0 = jacobian(model, theta0, X)
-    alpha0, beta0 = (float(s) for s in extreme_singular_values(J0))
+    kernel = functools.partial(network_ntk, net, X1=X)
+    # K_0 = J(θ_0)J(θ_0)ᵀ = Q diag(λ) Qᵀ: σ_i(J(θ_0)) = √λ_i, and the linearization's closest fit
+    # moves by J_0⁺r_0 = J_0ᵀK_0⁻¹r_0, of norm (r_0ᵀK_0⁻¹r_0)^{1/2} (no n × p Jacobian needed).
+    lam, Q = torch.linalg.eigh(kernel(theta0))
+    alpha0, beta0 = float(lam[0].clamp_min(0).sqrt()), float(lam[-1].sqrt())
     r0 = y - model(theta0, X)
-    closest = closest_interpolant(J0, r0, torch.zeros_like(theta0))
+    closest = float(((Q.T @ r0) ** 2 / lam).sum().sqrt())
     eta = 1.0 / beta0**2
     trajectory = nonlinear_gd(model, X, y, theta0, step_size=eta, n_steps=n_steps,
                               record_every=record_every, tol=tol,
-                              singular_values=singular_values)
-    return NetworkRun(trajectory, eta, alpha0, beta0, float(torch.linalg.vector_norm(closest)))
+                              singular_values=singular_values,
+                              kernel=kernel,
+                              segment_points=segment_points)
+    return NetworkRun(trajectory, eta, alpha0, beta0, closest)
 
 
 @functools.lru_cache(maxsize=4)
@@ -232,14 +250,17 @@ def network_run(seed: int, scale: str) -> NetworkRun:
 @claim(
     "C2.4",
     statement=(
-        "Nonlinear least squares, wide one-hidden-layer tanh network (NTK scaling, float64): the "
-        "residual decays geometrically, below (1 − ηα²/2)^t‖f(θ0) − y‖ at every step, to <= 1e-10; "
-        "‖θ_T − θ0‖ is within 10% of ‖J(θ0)⁺(y − f(θ0))‖; path length / distance <= 1.5."
+        "Nonlinear least squares, wide one-hidden-layer tanh network (NTK scaling, float64, "
+        "η = 1/σ₁(J(θ0))²): the residual decays geometrically to <= 1e-10, with "
+        "‖f(θ_t) − y‖ <= (1 − ηα²/2)^t ‖f(θ0) − y‖ at every step, α the smallest σ_n(J(θ_t)) "
+        "along the run. This unsquared bound is stronger than Oymak and Soltanolkotabi's "
+        "‖f(θ_t) − y‖² <= (1 − ηα²/2)^t ‖f(θ0) − y‖² and implies it. Also ‖θ_T − θ0‖ is within "
+        "10% of ‖J(θ0)⁺(y − f(θ0))‖, and path length / distance <= 1.5."
     ),
     source=SOURCE,
     chapter=CHAPTER,
     test="tests/test_claims.py::test_claim_holds[C2.4]",
-    test_seeds=(0,),
+    test_seeds=(0, 1, 2),
 )
 def _c2_4(seed: int, scale: str) -> list[Check]:
     run = network_run(seed, scale)
@@ -252,7 +273,8 @@ def _c2_4(seed: int, scale: str) -> list[Check]:
     distance = trajectory.final("distance")
     return [
         Check("final residual ‖f(θ_T) − y‖", residual[-1], "<=", 1e-10),
-        Check("largest residual / (1 − ηα²/2)^t‖f(θ0) − y‖, t >= 1", geometric, "<=", 1.0),
+        Check("largest ‖f(θ_t) − y‖ / ((1 − ηα²/2)^t ‖f(θ0) − y‖), t >= 1", geometric, "<=",
+              1.0),
         Check("‖θ_T − θ0‖ / ‖J(θ0)⁺(y − f(θ0))‖", distance / run.closest_linear, "in", (0.9, 1.1)),
         Check("path length / distance", trajectory.final("path_length") / distance, "<=", 1.5),
     ]
@@ -261,13 +283,15 @@ def _c2_4(seed: int, scale: str) -> list[Check]:
 @claim(
     "C2.5",
     statement=(
-        "The potential inequality (α/4)‖θ_t − θ0‖ + ‖f(θ_t) − y‖ <= ‖f(θ0) − y‖, with α the "
-        "smallest singular value of the Jacobian along the run, holds at every step of C2.4's run."
+        "The potential inequality (α/4)‖θ_t − θ0‖ + ‖f(θ_t) − y‖ <= ‖f(θ0) − y‖ of Oymak and "
+        "Soltanolkotabi holds at every step of C2.4's run, with α the smallest singular value of "
+        "the Jacobian at the iterates (at least the theorem's α, the smallest on a ball that "
+        "contains them, so the inequality checked is at least as strong as the theorem's)."
     ),
     source=SOURCE,
     chapter=CHAPTER,
     test="tests/test_claims.py::test_claim_holds[C2.5]",
-    test_seeds=(0,),
+    test_seeds=(0, 1, 2),
 )
 def _c2_5(seed: int, scale: str) -> list[Check]:
     trajectory = network_run(seed, scale).trajectory
