@@ -480,28 +480,30 @@ PAPER_FIGURE_2 = {(0.0, 4.0): 0.97, (2.0, 4.0): 0.82, (3.0, 4.0): 0.25, (4.0, 4.
 
 
 def _transfer(seed: int, scale: str, pretrain_exponents: tuple[float, ...],
-              from_scratch: bool) -> dict:
-    """The runs behind :func:`transfer_grid`, for the given rows (pretraining sizes) only.
+              from_scratch: bool, target_exponents: tuple[float, ...] | None = None) -> dict:
+    """The runs behind :func:`transfer_grid`, for the given rows (pretraining sizes) and columns
+    (downstream sizes, default: all) only.
 
-    Every row uses the same data and init as in the full grid, so a row computed here equals
-    the same row of :func:`transfer_grid`.
+    Every entry uses the same data and init as in the full grid, so an entry computed here equals
+    the same entry of :func:`transfer_grid`.
     """
     cfg = by_scale(TRANSFER, scale)
+    target_exponents = cfg.target_exponents if target_exponents is None else tuple(target_exponents)
     device = device_for(torch.float64)
     source, target = damian_target(cfg.d), transfer_target(cfg.d)
     x_hold_src, y_hold_src = labelled_data(source, cfg.n_hold, cfg.noise_std, seed * 1000 + 21, device)
     x_hold, y_hold = labelled_data(target, cfg.n_hold, cfg.noise_std, seed * 1000 + 23, device)
     x_test = gaussian_inputs(cfg.n_test, cfg.d, seed=seed * 1000 + 25, device=device)
     f_test = target(x_test)
-    risk = torch.zeros(len(pretrain_exponents), len(cfg.target_exponents), dtype=torch.float64)
+    risk = torch.zeros(len(pretrain_exponents), len(target_exponents), dtype=torch.float64)
     nets = []
     for e in pretrain_exponents:
         x, y = labelled_data(source, samples(cfg.d, e), cfg.noise_std, seed * 1000 + 27, device)
         _, net = algorithm_one(x, y, x_hold_src, y_hold_src, m=cfg.m, seed=seed)
         nets.append(net)
-    scratch = {"Algorithm 1": torch.zeros(len(cfg.target_exponents), dtype=torch.float64),
-               "random features": torch.zeros(len(cfg.target_exponents), dtype=torch.float64)}
-    for k, e in enumerate(cfg.target_exponents):
+    scratch = {"Algorithm 1": torch.zeros(len(target_exponents), dtype=torch.float64),
+               "random features": torch.zeros(len(target_exponents), dtype=torch.float64)}
+    for k, e in enumerate(target_exponents):
         x, y = labelled_data(target, samples(cfg.d, e), cfg.noise_std, seed * 1000 + 29, device)
         for i, net in enumerate(nets):
             head = refit_head(net, x, y, x_hold, y_hold)
@@ -512,7 +514,7 @@ def _transfer(seed: int, scale: str, pretrain_exponents: tuple[float, ...],
             rf = fit_random_features(x, y, x_hold, y_hold, m=cfg.m, seed=seed + 1)
             scratch["random features"][k] = excess_risk(rf(x_test), f_test)
     out = {"risk": risk, "pretrain_exponents": tuple(pretrain_exponents),
-           "target_exponents": cfg.target_exponents}
+           "target_exponents": target_exponents}
     if from_scratch:
         out["scratch"] = scratch
     return out
@@ -529,13 +531,16 @@ def transfer_grid(seed: int, scale: str) -> dict:
     return _transfer(seed, scale, cfg.pretrain_exponents, from_scratch=True)
 
 
-def transfer_over_seeds(seeds, scale: str, pretrain_exponents=(0.0, 1.0, 4.0)) -> dict:
-    """C4.6 over many seeds: the rows ``pretrain_exponents`` of :func:`transfer_grid` per seed.
+def transfer_over_seeds(seeds, scale: str, pretrain_exponents=(0.0, 1.0),
+                        target_exponents=(2.0, 2.5, 3.0, 3.5)) -> dict:
+    """C4.6 over many seeds: the entries (``pretrain_exponents`` × ``target_exponents``) of
+    :func:`transfer_grid` for each seed, without the rest of the grid.
 
-    Returns ``{"risk": tensor (S, len(pretrain_exponents), len(N)), …}``; row i of seed s equals
-    the corresponding row of ``transfer_grid(s, scale)``.
+    Returns ``{"risk": tensor (S, len(pretrain_exponents), len(target_exponents)), …}``; each
+    entry equals the same entry of ``transfer_grid(seed, scale)``.
     """
-    runs = [_transfer(seed, scale, tuple(pretrain_exponents), from_scratch=False)
+    runs = [_transfer(seed, scale, tuple(pretrain_exponents), from_scratch=False,
+                      target_exponents=tuple(target_exponents))
             for seed in seeds]
     return {"risk": torch.stack([r["risk"] for r in runs]),
             "pretrain_exponents": tuple(pretrain_exponents),
