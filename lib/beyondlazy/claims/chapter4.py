@@ -274,6 +274,21 @@ def one_step_alignment(seed: int, scale: str) -> dict:
     return out
 
 
+def one_step_medians(seeds, scale: str) -> dict:
+    """C4.3 over many seeds: median |cos| at init and after one step for each n = d^e.
+
+    The same runs as :func:`one_step_alignment` (same data, same init per seed), keeping only the
+    medians. Returns ``{"exponents": …, "init": (S,), "after": (S, len(exponents))}``.
+    """
+    cfg = by_scale(ONE_STEP, scale)
+    init, after = [], []
+    for seed in seeds:
+        run = one_step_alignment.__wrapped__(seed, scale)
+        init.append(run["init"].median())
+        after.append(torch.stack([run["after"][e].median() for e in cfg.exponents]))
+    return {"exponents": cfg.exponents, "init": torch.stack(init), "after": torch.stack(after)}
+
+
 @claim(
     "C4.3",
     statement=(
@@ -313,17 +328,24 @@ class SweepConfig:
     noise_std: float  # label noise ς (Rademacher; the paper's σ² = ς² = 1)
     kernel_max_exponent: float  # kernels are fitted up to n = d^this (the NTK is the costly one)
     kernel_floor: float  # C4.4 checks RF and NTK >= this at n = d⁴
+    paper_tolerance: float | None = None  # C4.4: |ours − Fig. 1| <= this for each method at n = d⁴
 
+
+#: C4.4 at paper scale: the largest |ours − paper| allowed at n = d⁴, for each of the three methods,
+#: in excess risk. The figure's values are read to about ±0.02 and are means of 10 seeds.
+PAPER_TOLERANCE = 0.05
 
 SWEEP = {
     "default": SweepConfig(d=10, m=100, exponents=(1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0), n_hold=5000,
                            n_test=20_000, noise_std=1.0, kernel_max_exponent=4.0,
                            kernel_floor=0.45),
     # the paper's m = 1000 panel: n up to d⁴ for the kernels (m(d + 2) = 12 000 NTK features),
-    # d⁵ for the network; its kernels end at 0.55 (RF) and 0.47 (NTK) at n = d⁴
+    # d⁵ for the network; at n = d⁴ its curves are at 0.06 (network), 0.55 (RF) and 0.47 (NTK).
+    # The contract's floor 0.45 is kept; each method is also compared with the figure, within
+    # PAPER_TOLERANCE.
     "paper": SweepConfig(d=10, m=1000, exponents=(1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0),
                          n_hold=100_000, n_test=100_000, noise_std=1.0, kernel_max_exponent=4.0,
-                         kernel_floor=0.40),
+                         kernel_floor=0.45, paper_tolerance=PAPER_TOLERANCE),
 }
 
 #: Damian et al., Figure 1, read off the figure (papers.md §8): exponent -> excess risk.
@@ -374,9 +396,9 @@ def sample_complexity(seed: int, scale: str) -> dict:
         "Sample complexity (Damian et al. Fig. 1; d = 10, p = 4, f* = He₂(x₁)/2 + He₄(x₁)/(4√3), "
         "label noise σ² = 1, width 100): at n = d⁴ the excess risk of the network trained by "
         "Algorithm 1 is <= 0.15, while random features and the NTK (same width, ridge tuned on a "
-        "holdout) stay >= 0.45 (paper scale, width 1000: >= 0.40; the paper's values are 0.55 "
-        "and 0.47), and the network is within 0.1 of the paper's value (0.09 at width 100, "
-        "0.06 at width 1000)."
+        "holdout) stay >= 0.45. At paper scale (width 1000, holdout and test sets of 10⁵) the same "
+        "three checks, and each method within 0.05 of the paper's Fig. 1 value at n = d⁴ "
+        "(network 0.06, random features 0.55, NTK 0.47)."
     ),
     source=SOURCE + " (Section 6.1, Figure 1)",
     chapter=CHAPTER,
@@ -392,10 +414,12 @@ def _c4_4(seed: int, scale: str) -> list[Check]:
               cfg.kernel_floor),
         Check("NTK excess risk, n = d⁴", result["NTK"][4.0], ">=", cfg.kernel_floor),
     ]
-    if cfg.m in PAPER_FIGURE_1:  # beside the paper's Figure 1 at this width
-        paper = PAPER_FIGURE_1[cfg.m]["network"][4.0]
-        checks.append(Check(f"|network − paper's {paper}| at n = d⁴",
-                            abs(result["network"][4.0] - paper), "<=", 0.1))
+    if cfg.paper_tolerance is not None:  # beside the paper's Figure 1 at this width
+        for name, paper in PAPER_FIGURE_1[cfg.m].items():
+            if 4.0 in paper:
+                checks.append(Check(f"|{name} − paper's {paper[4.0]}| at n = d⁴",
+                                    abs(result[name][4.0] - paper[4.0]), "<=",
+                                    cfg.paper_tolerance))
     return checks
 
 
@@ -455,6 +479,47 @@ PAPER_FIGURE_2 = {(0.0, 4.0): 0.97, (2.0, 4.0): 0.82, (3.0, 4.0): 0.25, (4.0, 4.
                   (6.0, 1.0): 0.93, (6.0, 1.5): 0.71, (6.0, 2.0): 0.34, (6.0, 2.5): 0.14}
 
 
+def _transfer(seed: int, scale: str, pretrain_exponents: tuple[float, ...],
+              from_scratch: bool, target_exponents: tuple[float, ...] | None = None) -> dict:
+    """The runs behind :func:`transfer_grid`, for the given rows (pretraining sizes) and columns
+    (downstream sizes, default: all) only.
+
+    Every entry uses the same data and init as in the full grid, so an entry computed here equals
+    the same entry of :func:`transfer_grid`.
+    """
+    cfg = by_scale(TRANSFER, scale)
+    target_exponents = cfg.target_exponents if target_exponents is None else tuple(target_exponents)
+    device = device_for(torch.float64)
+    source, target = damian_target(cfg.d), transfer_target(cfg.d)
+    x_hold_src, y_hold_src = labelled_data(source, cfg.n_hold, cfg.noise_std, seed * 1000 + 21, device)
+    x_hold, y_hold = labelled_data(target, cfg.n_hold, cfg.noise_std, seed * 1000 + 23, device)
+    x_test = gaussian_inputs(cfg.n_test, cfg.d, seed=seed * 1000 + 25, device=device)
+    f_test = target(x_test)
+    risk = torch.zeros(len(pretrain_exponents), len(target_exponents), dtype=torch.float64)
+    nets = []
+    for e in pretrain_exponents:
+        x, y = labelled_data(source, samples(cfg.d, e), cfg.noise_std, seed * 1000 + 27, device)
+        _, net = algorithm_one(x, y, x_hold_src, y_hold_src, m=cfg.m, seed=seed)
+        nets.append(net)
+    scratch = {"Algorithm 1": torch.zeros(len(target_exponents), dtype=torch.float64),
+               "random features": torch.zeros(len(target_exponents), dtype=torch.float64)}
+    for k, e in enumerate(target_exponents):
+        x, y = labelled_data(target, samples(cfg.d, e), cfg.noise_std, seed * 1000 + 29, device)
+        for i, net in enumerate(nets):
+            head = refit_head(net, x, y, x_hold, y_hold)
+            risk[i, k] = excess_risk(head(x_test), f_test)
+        if from_scratch:
+            own, _ = algorithm_one(x, y, x_hold, y_hold, m=cfg.m, seed=seed)
+            scratch["Algorithm 1"][k] = excess_risk(own(x_test), f_test)
+            rf = fit_random_features(x, y, x_hold, y_hold, m=cfg.m, seed=seed + 1)
+            scratch["random features"][k] = excess_risk(rf(x_test), f_test)
+    out = {"risk": risk, "pretrain_exponents": tuple(pretrain_exponents),
+           "target_exponents": target_exponents}
+    if from_scratch:
+        out["scratch"] = scratch
+    return out
+
+
 @_cached
 def transfer_grid(seed: int, scale: str) -> dict:
     """Excess risk on He₃(x₁)/√6 after pretraining on n = d^e samples of f*, for each (n, N).
@@ -463,31 +528,23 @@ def transfer_grid(seed: int, scale: str) -> dict:
     Returns ``{"risk": tensor (len(n), len(N)), "scratch": {name: tensor (len(N),)}, …}``.
     """
     cfg = by_scale(TRANSFER, scale)
-    device = device_for(torch.float64)
-    source, target = damian_target(cfg.d), transfer_target(cfg.d)
-    x_hold_src, y_hold_src = labelled_data(source, cfg.n_hold, cfg.noise_std, seed * 1000 + 21, device)
-    x_hold, y_hold = labelled_data(target, cfg.n_hold, cfg.noise_std, seed * 1000 + 23, device)
-    x_test = gaussian_inputs(cfg.n_test, cfg.d, seed=seed * 1000 + 25, device=device)
-    f_test = target(x_test)
-    risk = torch.zeros(len(cfg.pretrain_exponents), len(cfg.target_exponents), dtype=torch.float64)
-    nets = []
-    for i, e in enumerate(cfg.pretrain_exponents):
-        x, y = labelled_data(source, samples(cfg.d, e), cfg.noise_std, seed * 1000 + 27, device)
-        _, net = algorithm_one(x, y, x_hold_src, y_hold_src, m=cfg.m, seed=seed)
-        nets.append(net)
-    scratch = {"Algorithm 1": torch.zeros(len(cfg.target_exponents), dtype=torch.float64),
-               "random features": torch.zeros(len(cfg.target_exponents), dtype=torch.float64)}
-    for k, e in enumerate(cfg.target_exponents):
-        x, y = labelled_data(target, samples(cfg.d, e), cfg.noise_std, seed * 1000 + 29, device)
-        for i, net in enumerate(nets):
-            head = refit_head(net, x, y, x_hold, y_hold)
-            risk[i, k] = excess_risk(head(x_test), f_test)
-        own, _ = algorithm_one(x, y, x_hold, y_hold, m=cfg.m, seed=seed)
-        scratch["Algorithm 1"][k] = excess_risk(own(x_test), f_test)
-        rf = fit_random_features(x, y, x_hold, y_hold, m=cfg.m, seed=seed + 1)
-        scratch["random features"][k] = excess_risk(rf(x_test), f_test)
-    return {"risk": risk, "scratch": scratch, "pretrain_exponents": cfg.pretrain_exponents,
-            "target_exponents": cfg.target_exponents}
+    return _transfer(seed, scale, cfg.pretrain_exponents, from_scratch=True)
+
+
+def transfer_over_seeds(seeds, scale: str, pretrain_exponents=(0.0, 1.0),
+                        target_exponents=(2.0, 2.5, 3.0, 3.5)) -> dict:
+    """C4.6 over many seeds: the entries (``pretrain_exponents`` × ``target_exponents``) of
+    :func:`transfer_grid` for each seed, without the rest of the grid.
+
+    Returns ``{"risk": tensor (S, len(pretrain_exponents), len(target_exponents)), …}``; each
+    entry equals the same entry of ``transfer_grid(seed, scale)``.
+    """
+    runs = [_transfer(seed, scale, tuple(pretrain_exponents), from_scratch=False,
+                      target_exponents=tuple(target_exponents))
+            for seed in seeds]
+    return {"risk": torch.stack([r["risk"] for r in runs]),
+            "pretrain_exponents": tuple(pretrain_exponents),
+            "target_exponents": runs[0]["target_exponents"]}
 
 
 @claim(
