@@ -18,7 +18,7 @@ Device and dtype follow the input tensors; randomness always comes from an expli
 """
 
 from . import (
-    analysis, claims, exercises, explorer, factorized, hermite, jacobian, lazy, least_squares,
+    analysis, claims, deep_linear, exercises, explorer, factorized, hermite, jacobian, lazy, least_squares,
     networks, ntk, operators, plotting, relu_net, representation, ridge, rng, scale, sensing, targets,
 )
 from .analysis import loglog_slope, relative_error, sin_angle, top_singular_subspace
@@ -48,6 +48,7 @@ __all__ = [
     "by_scale",
     "claims",
     "current_scale",
+    "deep_linear",
     "default_device",
     "describe_device",
     "device_for",
