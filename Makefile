@@ -8,6 +8,7 @@
 #                        (resumable: results current for the code now are skipped)
 #   make book-executed   build the website from the notebooks `make test` executed (CI)
 #   make check-site      open every page of the built website in headless Chromium
+#   make pdf             print the built website as one PDF: _build/pdf/beyond-the-lazy-regime.pdf
 #   make fix-notebooks   rewrite the shared set-up cell, strip outputs (check-notebooks: check)
 #   make clean           remove _build/ (distclean: also .venv/)
 #
@@ -32,7 +33,7 @@ VENDORED := $(VENDOR)/.stamp
 JB_FLAGS := -W -n --keep-going
 NBMAKE_TIMEOUT := 300
 
-.PHONY: help setup book test test-unit test-notebooks book-executed check-site lab claims paper-ledger fix-notebooks check-notebooks clean distclean
+.PHONY: help setup book test test-unit test-notebooks book-executed check-site pdf lab claims paper-ledger fix-notebooks check-notebooks clean distclean
 
 help:
 	@awk '/^[^#]/ {exit} {sub(/^# ?/, ""); print}' Makefile
@@ -86,6 +87,13 @@ book-executed: $(INSTALLED) $(VENDORED)
 check-site: $(INSTALLED)
 	BEYONDLAZY_REQUIRE_SITE=1 $(BIN)/python -m pytest tests/site -p no:cacheprovider \
 	    --junitxml=$(RESULTS)/site.xml
+
+# The whole book as one PDF, printed from the built website (make book or make book-executed) by
+# Debian's headless chromium, then read back by tests/test_pdf.py. Also copied into the site.
+pdf: $(INSTALLED)
+	$(BIN)/python -m tools.pdf --site $(BUILD)/html --out $(BUILD)/pdf
+	BEYONDLAZY_REQUIRE_PDF=1 $(BIN)/python -m pytest tests/test_pdf.py -p no:cacheprovider \
+	    --junitxml=$(RESULTS)/pdf.xml
 
 lab: $(INSTALLED)
 	$(BIN)/jupyter lab chapters/

@@ -26,13 +26,17 @@ BOOTSTRAP_TEMPLATE = '''\
 # course library without its dependencies (Colab has torch, numpy and
 # matplotlib; reinstalling them forces a restart). Elsewhere it does
 # nothing: `make lab`, `make book` and Binder install everything first.
+# To install from a local copy instead of the repository (a fork, or
+# the tests), set BEYONDLAZY_COLAB_SOURCE to its path before running.
+import os
 import sys
 
 if "google.colab" in sys.modules:
     import subprocess
 
     REPOSITORY = "{url}"
-    PACKAGE = f"beyondlazy @ git+{{REPOSITORY}}@{branch}"
+    PACKAGE = os.environ.get("BEYONDLAZY_COLAB_SOURCE",
+                             f"beyondlazy @ git+{{REPOSITORY}}@{branch}")
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
                     "--no-deps", PACKAGE], check=True)'''
 
