@@ -233,7 +233,7 @@ def _solution_code(text: str, label: str) -> str:
     return code.group(1)
 
 
-@pytest.mark.parametrize("label", ["ex-6-power-method", "ex-6-top-eigenvector"])
+@pytest.mark.parametrize("label", ["ex-6-first-gradient", "ex-6-top-eigenvector"])
 def test_conclusion_coding_solutions_pass_their_own_checks(label, capsys):
     # The stub prints "Not attempted yet"; the solution in the dropdown must pass the same check.
     path = ROOT / "chapters" / "06_conclusion.ipynb"
@@ -243,8 +243,8 @@ def test_conclusion_coding_solutions_pass_their_own_checks(label, capsys):
                  if re.search(r"^:{3,}\{exercise\}\n:label: " + re.escape(label) + "$", c, flags=re.M))
     exercise_cell = cells[start + 1]
     namespace: dict = {}
-    exec("import math\nimport torch\nimport beyondlazy as bl\n"  # noqa: S102 - the book's own code
-         "from beyondlazy.factorized import power_method\n", namespace)
+    imports = next(c for c in code_sources(path) if "notebook_setup()" in c)
+    exec(imports, namespace)  # noqa: S102 - the book's own code
     exec(exercise_cell, namespace)  # noqa: S102
     assert not namespace["outcome"].passed
     assert "Not attempted yet" in capsys.readouterr().out
