@@ -152,7 +152,8 @@ def network_runs(
 
 
 def mode_target(n: int, strengths: Sequence[float], *, seed: int) -> torch.Tensor:
-    """Y = Q₁ diag(s) Q₂ᵀ (n × n, float64): singular values ``strengths``, random singular vectors."""
+    """Y = Q₁ diag(s) Q₂ᵀ (n × n, float64): singular values ``strengths``, random singular
+    vectors (Q₁, Q₂ with orthonormal columns drawn from ``seed``)."""
     n = check_int("n", n, minimum=1)
     s = torch.tensor(list(strengths), dtype=torch.float64)
     if s.ndim != 1 or not 1 <= len(s) <= n or not bool((s > 0).all()):
