@@ -40,6 +40,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 import torch
+from matplotlib.lines import Line2D
 
 from . import rng
 from .device import one_cpu_thread
@@ -151,7 +152,8 @@ def network_runs(
 
 
 def mode_target(n: int, strengths: Sequence[float], *, seed: int) -> torch.Tensor:
-    """Y = Q₁ diag(s) Q₂ᵀ (n × n, float64): singular values ``strengths``, random singular vectors."""
+    """Y = Q₁ diag(s) Q₂ᵀ (n × n, float64): singular values ``strengths``, random singular
+    vectors (Q₁, Q₂ with orthonormal columns drawn from ``seed``)."""
     n = check_int("n", n, minimum=1)
     s = torch.tensor(list(strengths), dtype=torch.float64)
     if s.ndim != 1 or not 1 <= len(s) <= n or not bool((s > 0).all()):
@@ -297,7 +299,9 @@ def rank_by_rank_figure(sensing: Sequence[Trajectory], network: Sequence[list[Tr
     ax.set(xlabel="GD step $t$", yscale="log", title="Ch. 4: $\\sigma_k(W_t)$, small init")
     ax.legend(fontsize=7)
     ax = axes[0, 2]
-    for i, (depth, runs) in enumerate(sorted(deep.items())):
+    depths = sorted(deep)
+    for i, depth in enumerate(depths):
+        runs = deep[depth]
         time = runs[0].steps.double() * deep_step_size
         for k, s in enumerate(strengths[:N_SINGULAR]):
             plot_spread(ax, time, _stack(runs, f"sv{k + 1}") / s,
@@ -305,5 +309,10 @@ def rank_by_rank_figure(sensing: Sequence[Trajectory], network: Sequence[list[Tr
                         linestyle=LINESTYLES[i % len(LINESTYLES)])
     ax.set(xlabel="time $\\eta t$", ylim=(-0.02, 1.1),
            title="Ch. 5: $\\sigma_k(W_t)/s_k$, $W = W_N\\cdots W_1$")
-    ax.legend(fontsize=6)
+    # one entry per mode (colour) and per depth (line style) instead of one per curve
+    handles = [Line2D([], [], color=colors[k], label=f"$s_{k + 1}$ = {s:g}")
+               for k, s in enumerate(strengths[:N_SINGULAR])]
+    handles += [Line2D([], [], color=COLORS["black"], linestyle=LINESTYLES[i % len(LINESTYLES)],
+                       label=f"depth N = {depth}") for i, depth in enumerate(depths)]
+    ax.legend(handles=handles, fontsize=7, loc="center right")
     return fig
