@@ -18,8 +18,9 @@ Device and dtype follow the input tensors; randomness always comes from an expli
 """
 
 from . import (
-    analysis, claims, deep_linear, exercises, explorer, factorized, hermite, jacobian, lazy, least_squares,
-    networks, ntk, operators, plotting, relu_net, representation, ridge, rng, scale, sensing, targets,
+    analysis, claims, deep_linear, exercises, explorer, factorized, hermite, jacobian, lazy,
+    least_squares, networks, ntk, operators, plotting, relu_net, representation, ridge, rng, scale,
+    sensing, spectral_bias, targets,
 )
 from .analysis import loglog_slope, relative_error, sin_angle, top_singular_subspace
 from .device import available_devices, default_device, describe_device, device_for
@@ -81,6 +82,7 @@ __all__ = [
     "rng",
     "scale",
     "sensing",
+    "spectral_bias",
     "show",
     "sin_angle",
     "subplots",
