@@ -100,11 +100,18 @@ def test_repository_url_lives_in_one_place():
 def test_binder_requirements_install_the_course_and_a_cpu_torch():
     lines = [l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines()
              if l.strip() and not l.startswith("#")]
-    assert "-e ." in lines, "Binder must install the course package itself"
+    # The course package with the one list of what a reader's JupyterLab needs (pyproject's
+    # `lab` extra), every version pinned by the tested constraints, torch from the CPU index.
+    assert "-e .[lab]" in lines, "Binder must install the course package with its lab extra"
+    assert "-c constraints.txt" in lines, "Binder installs the versions the course is tested with"
     assert any(l.startswith("--extra-index-url") and l.endswith("/whl/cpu") for l in lines)
-    assert any(l.startswith("torch") for l in lines)
     assert not any(re.search(r"nvidia|\+cu\d|/whl/cu\d", l) for l in lines)
-    assert any(l.startswith("jupyterlab-myst") for l in lines)
+    constraints = (ROOT / "constraints.txt").read_text()
+    assert re.search(r"^torch==", constraints, flags=re.M)
+    assert not re.search(r"nvidia|\+cu\d", constraints)
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    lab = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["lab"]
+    assert any(r.startswith("jupyterlab-myst") for r in lab), "MyST blocks must render in Lab"
 
 
 def test_package_metadata_uses_ranges_and_pins_torch_only_in_the_constraints_file():
