@@ -1,9 +1,11 @@
 """The conclusion's side-by-side runs: the deep linear gradient, the order of learning, and the
 contrast between small and large initializations.
 
-Oracles: autograd for the hand-written gradient of the factors, the closed form of GD on the
-linear model (depth 1), the definitions of the recorded metrics written out, and the statements
-the conclusion prints (small init aligns, large init keeps its random directions).
+Oracles: the closed form of GD on the linear model (depth 1), Chapter 5's init and product for
+the deep linear run's start and records (its gradient and solver are tested in
+test_deep_linear.py), the definitions of the recorded metrics written out, and the statements
+the conclusion prints (small init aligns, large init keeps its random directions, depth 3 learns
+the modes in the order of their strengths).
 """
 
 from __future__ import annotations
@@ -13,50 +15,33 @@ import math
 import pytest
 import torch
 
+from beyondlazy import rng
 from beyondlazy import spectral_bias as sb
-from beyondlazy.gd import value_and_grad
+from beyondlazy.deep_linear import end_to_end, gaussian_factors, orthogonal_target
 
 from testkit import TOL as _TOL
 
 TOL = _TOL[torch.float64]
 
 
-def test_deep_linear_gradient_matches_autograd():
-    Y = sb.mode_target(5, (2.0, 1.0), seed=0)
-    factors = sb.deep_linear_init(5, 3, 0.5, seed=1)
-
-    def loss(*F):
-        W = F[2] @ F[1] @ F[0]
-        return 0.5 * ((W - Y) ** 2).sum()
-
-    value, grads = sb.deep_linear_loss_and_grad(Y)(*factors)
-    value_ref, grads_ref = value_and_grad(loss)(*factors)
-    torch.testing.assert_close(value, value_ref, **TOL)
-    for g, g_ref in zip(grads, grads_ref):
-        torch.testing.assert_close(g, g_ref, **TOL)
+def _target(n, strengths, seed, dtype=torch.float64):
+    return orthogonal_target(n, strengths, rng.generator(seed), dtype=dtype)[0]
 
 
 def test_depth_one_from_zero_follows_the_closed_form_of_gd_on_a_linear_model():
     # W_{t+1} = W_t - η(W_t - Y) from 0 gives W_t = (1 - (1 - η)^t) Y: every mode at one rate.
-    Y = sb.mode_target(6, (3.0, 2.0, 1.0), seed=2)
+    Y = _target(6, (3.0, 2.0, 1.0), seed=2)
     eta, T = 0.05, 40
     run = sb.deep_linear_run(Y, 1, step_size=eta, n_steps=T, record_every=T)
     factor = 1 - (1 - eta) ** T
+    torch.testing.assert_close(run.params[0], factor * Y, **TOL)
     for k, s in enumerate((3.0, 2.0, 1.0)):
         assert float(run[f"sv{k + 1}"][-1]) == pytest.approx(factor * s, rel=1e-10)
     assert float(run.final("error")) == pytest.approx(1 - factor, rel=1e-10)
 
 
-def test_mode_target_has_the_requested_singular_values():
-    Y = sb.mode_target(7, (3.0, 2.0, 0.5), seed=3)
-    svals = torch.linalg.svdvals(Y)
-    torch.testing.assert_close(svals[:3], torch.tensor([3.0, 2.0, 0.5], dtype=torch.float64),
-                               **TOL)
-    assert float(svals[3:].abs().max()) < 1e-12
-
-
 def test_depth_three_learns_the_modes_one_at_a_time_in_the_order_of_their_strengths():
-    Y = sb.mode_target(8, (3.0, 2.0, 1.0), seed=0)
+    Y = _target(8, (3.0, 2.0, 1.0), seed=0)
     run = sb.deep_linear_run(Y, 3, init_scale=1e-3, step_size=0.02, n_steps=1200, seed=10)
     halves = [int((run[f"sv{k + 1}"] >= s / 2).nonzero()[0]) for k, s in enumerate((3.0, 2.0, 1.0))]
     assert halves[0] < halves[1] < halves[2]
@@ -65,18 +50,32 @@ def test_depth_three_learns_the_modes_one_at_a_time_in_the_order_of_their_streng
     assert float(run.final("error")) < 0.05
 
 
-def test_deep_linear_init_has_end_to_end_scale_alpha_and_validates_its_input():
-    n, alpha = 40, 1e-3
-    factors = sb.deep_linear_init(n, 3, alpha, seed=0)
-    W = factors[2] @ factors[1] @ factors[0]
-    # E‖W‖_F² = n·α² for independent N(0, α^{2/3}/n) factors
-    assert 0.5 < float(torch.linalg.matrix_norm(W)) / (alpha * math.sqrt(n)) < 2.0
-    with pytest.raises(ValueError, match="depth"):
-        sb.deep_linear_init(n, 0, alpha, seed=0)
-    with pytest.raises(ValueError, match="init_scale"):
-        sb.deep_linear_init(n, 2, -1.0, seed=0)
-    with pytest.raises(ValueError, match="strengths"):
-        sb.mode_target(3, (1.0, 2.0, 3.0, 4.0), seed=0)
+def test_deep_linear_run_starts_from_chapter_5s_gaussian_factors_and_records_their_product():
+    # the init is gaussian_factors(α, n, N, seed), so E‖W_0‖_F² = nα²; the records are the
+    # definitions ‖W − Y‖/‖Y‖ and σ_k(W) of the end-to-end W = W_N⋯W_1
+    n, depth, alpha, seed = 40, 3, 1e-3, 4
+    Y = _target(n, (2.0, 1.0), seed=0)
+    factors0 = tuple(F[0] for F in gaussian_factors((alpha,), n, depth, seed=seed))
+    W0 = end_to_end(factors0)
+    assert 0.5 < float(torch.linalg.matrix_norm(W0)) / (alpha * math.sqrt(n)) < 2.0
+    run = sb.deep_linear_run(Y, depth, init_scale=alpha, n_steps=4, record_every=4, seed=seed)
+    Y_norm = torch.linalg.matrix_norm(Y)
+    assert float(run["error"][0]) == pytest.approx(
+        float(torch.linalg.matrix_norm(W0 - Y) / Y_norm), rel=1e-12)
+    torch.testing.assert_close(run["sv1"][0], torch.linalg.svdvals(W0)[0], **TOL)
+    W_T = end_to_end(run.params)
+    assert float(run.final("error")) == pytest.approx(
+        float(torch.linalg.matrix_norm(W_T - Y) / Y_norm), rel=1e-12)
+    torch.testing.assert_close(torch.stack([run[f"sv{k}"][-1] for k in (1, 2, 3)]),
+                               torch.linalg.svdvals(W_T)[:3], **TOL)
+
+
+@pytest.mark.parametrize(("depth", "init_scale", "name"),
+                         [(0, 1e-3, "depth"), (2, -1.0, "init_scale"), (2, 0.0, "init_scale")])
+def test_deep_linear_run_rejects_bad_input_naming_the_parameter(depth, init_scale, name):
+    Y = _target(3, (1.0,), seed=0)
+    with pytest.raises(ValueError, match=name):
+        sb.deep_linear_run(Y, depth, init_scale=init_scale, n_steps=1)
 
 
 def test_small_init_sensing_aligns_with_col_x_and_large_init_keeps_random_directions():
@@ -109,7 +108,7 @@ def test_figures_draw_every_setting(tmp_path):
                for s in range(2)]
     network = [sb.network_runs(s, d=8, width=16, n=200, n_test=200, n_steps=20)
                for s in range(2)]
-    Y = sb.mode_target(4, (3.0, 2.0, 1.0), seed=0)
+    Y = _target(4, (3.0, 2.0, 1.0), seed=0)
     deep = {N: [sb.deep_linear_run(Y, N, n_steps=20, seed=s) for s in range(2)] for N in (1, 3)}
     fig = sb.alignment_figure(sensing, network, alphas=(1e-6, 0.1), scales=(1e-3, 1.0))
     assert len(fig.axes) == 2
@@ -121,7 +120,7 @@ def test_figures_draw_every_setting(tmp_path):
 
 
 def test_deep_linear_run_follows_the_device_and_dtype_of_the_target():
-    Y = sb.mode_target(4, (1.0,), seed=0).to(torch.float32)
+    Y = _target(4, (1.0,), seed=0, dtype=torch.float32)
     run = sb.deep_linear_run(Y, 2, n_steps=3, record_every=3)
     assert all(p.dtype == torch.float32 for p in run.params)
     assert run["sv1"].dtype == torch.float32

@@ -24,9 +24,9 @@ initialization: the weights barely move and the features stay random) from featu
   (:mod:`beyondlazy.relu_net`, L = (1/n)Σ(f(x_i) − y_i)²) on the r = 2 target of
   :func:`beyondlazy.targets.multi_index_target`, from the symmetric init at a small and a large
   scale;
-* :func:`deep_linear_loss_and_grad`, :func:`deep_linear_run` — GD on the factors of
-  W = W_N⋯W_1 for the regression loss ½‖W − Y‖² (whitened inputs), with the hand-written
-  gradient ∇_{W_j} = (W_N⋯W_{j+1})ᵀ(W − Y)(W_{j−1}⋯W_1)ᵀ;
+* :func:`deep_linear_run` — GD on the factors of W = W_N⋯W_1 for the regression loss
+  ½‖W − Y‖² (whitened inputs), Chapter 5's solver (:mod:`beyondlazy.deep_linear`) from a small
+  Gaussian init, recording what the conclusion plots;
 * :func:`alignment_figure`, :func:`rank_by_rank_figure` — the conclusion's two figures.
 
 Notation: n dimension (sensing, deep linear) or samples (network), r* rank, r factor width,
@@ -36,13 +36,12 @@ step sizes, N depth. Used in the conclusion; Chapters 3, 4 and 5 treat each sett
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import torch
 from matplotlib.lines import Line2D
 
-from . import rng
+from .deep_linear import gaussian_factors, regression_loss, train_deep
 from .device import one_cpu_thread
 from .factorized import gaussian_init, symmetric_problem, train_symmetric
 from .gd import gradient_descent
@@ -55,10 +54,7 @@ from .validation import check_int, check_positive, check_shape
 
 __all__ = [
     "alignment_figure",
-    "deep_linear_init",
-    "deep_linear_loss_and_grad",
     "deep_linear_run",
-    "mode_target",
     "network_runs",
     "rank_by_rank_figure",
     "sensing_runs",
@@ -151,87 +147,34 @@ def network_runs(
 # ---------------------------------------------------------------------------------------------
 
 
-def mode_target(n: int, strengths: Sequence[float], *, seed: int) -> torch.Tensor:
-    """Y = Q₁ diag(s) Q₂ᵀ (n × n, float64): singular values ``strengths``, random singular
-    vectors (Q₁, Q₂ with orthonormal columns drawn from ``seed``)."""
-    n = check_int("n", n, minimum=1)
-    s = torch.tensor(list(strengths), dtype=torch.float64)
-    if s.ndim != 1 or not 1 <= len(s) <= n or not bool((s > 0).all()):
-        raise ValueError(f"strengths must be 1 to n = {n} positive numbers; got {list(strengths)}")
-    gen = rng.generator(seed)
-    Q1 = torch.linalg.qr(rng.randn((n, len(s)), gen, dtype=torch.float64))[0]
-    Q2 = torch.linalg.qr(rng.randn((n, len(s)), gen, dtype=torch.float64))[0]
-    return (Q1 * s) @ Q2.T
-
-
-def deep_linear_init(
-    n: int, depth: int, init_scale: float, *, seed: int, dtype: torch.dtype = torch.float64,
-    device: torch.device | str | None = None,
-) -> tuple[torch.Tensor, ...]:
-    """N factors with i.i.d. N(0, α^{2/N}/n) entries, so ‖W_N⋯W_1‖ is of order α.
-
-    Depth 1 starts from W_0 = 0, plain GD on W (the linear model).
-    """
-    n = check_int("n", n, minimum=1)
-    depth = check_int("depth", depth, minimum=1)
-    init_scale = check_positive("init_scale", init_scale)
-    if depth == 1:
-        return (torch.zeros(n, n, dtype=dtype, device=device),)
-    gen = rng.generator(seed)
-    std = init_scale ** (1 / depth) / math.sqrt(n)
-    return tuple(std * rng.randn((n, n), gen, dtype=dtype, device=device) for _ in range(depth))
-
-
-def _product(factors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """W_N⋯W_1 for factors given in the order (W_1, …, W_N)."""
-    out = factors[0]
-    for F in factors[1:]:
-        out = F @ out
-    return out
-
-
-def deep_linear_loss_and_grad(Y: torch.Tensor):
-    """``loss_and_grad(W_1, …, W_N) -> (½‖W − Y‖², grads)`` with W = W_N⋯W_1, hand-written.
-
-    ∇_{W_j} = (W_N⋯W_{j+1})ᵀ (W − Y) (W_{j−1}⋯W_1)ᵀ, from prefix and suffix products (an empty
-    product is the identity).
-    """
-    check_shape("Y", Y, (None, Y.shape[0]))
-
-    def loss_and_grad(*factors: torch.Tensor):
-        n = Y.shape[0]
-        eye = torch.eye(n, dtype=Y.dtype, device=Y.device)
-        below = [eye]  # below[j] = W_j⋯W_1 (below[0] = I)
-        for F in factors:
-            below.append(F @ below[-1])
-        residual = below[-1] - Y
-        grads = [None] * len(factors)
-        above = eye  # W_N⋯W_{j+2} while computing the gradient of factor j + 1
-        for j in range(len(factors) - 1, -1, -1):
-            grads[j] = above.T @ residual @ below[j].T
-            above = above @ factors[j]
-        return 0.5 * (residual * residual).sum(), tuple(grads)
-
-    return loss_and_grad
-
-
 def deep_linear_run(
     Y: torch.Tensor, depth: int, *, init_scale: float = 1e-3, step_size: float = 0.02,
     n_steps: int = 1000, record_every: int = 5, seed: int = 0,
 ) -> Trajectory:
-    """GD on the N factors of W = W_N⋯W_1 for ½‖W − Y‖², from :func:`deep_linear_init`.
+    """GD on the N factors of W = W_N⋯W_1 for ½‖W − Y‖², by Chapter 5's solver.
 
-    Records ``sv1``…``sv3`` (σ_k of the end-to-end W_t) and ``error`` ‖W_t − Y‖/‖Y‖.
+    Depth N ≥ 2 starts from :func:`beyondlazy.deep_linear.gaussian_factors` (i.i.d.
+    N(0, α^{2/N}/n) entries, end-to-end scale α = ``init_scale``, drawn from ``seed``); depth 1
+    starts from W_0 = 0, plain GD on W (the linear model). The loop is
+    :func:`beyondlazy.deep_linear.train_deep` with :func:`beyondlazy.deep_linear.regression_loss`.
+    Records ``sv1``…``sv3`` (σ_k of the end-to-end W_t) and ``error`` ‖W_t − Y‖/‖Y‖. Build Y
+    with :func:`beyondlazy.deep_linear.orthogonal_target`. Device and dtype follow ``Y``.
     """
-    factors = deep_linear_init(Y.shape[0], depth, init_scale, seed=seed, dtype=Y.dtype,
-                               device=Y.device)
+    check_shape("Y", Y, (None, Y.shape[0]))
+    depth = check_int("depth", depth, minimum=1)
+    init_scale = check_positive("init_scale", init_scale)
+    n = Y.shape[0]
+    if depth == 1:
+        factors = (torch.zeros(n, n, dtype=Y.dtype, device=Y.device),)
+    else:
+        factors = tuple(F[0] for F in gaussian_factors((init_scale,), n, depth, seed=seed,
+                                                        dtype=Y.dtype, device=Y.device))
     Y_norm = torch.linalg.matrix_norm(Y)
-    metrics = {"error": lambda *F: torch.linalg.matrix_norm(_product(F) - Y) / Y_norm}
-    for k in range(min(N_SINGULAR, Y.shape[0])):
-        metrics[f"sv{k + 1}"] = lambda *F, k=k: torch.linalg.svdvals(_product(F))[k]
     with one_cpu_thread(Y.device):
-        return gradient_descent(deep_linear_loss_and_grad(Y), factors, step_size=step_size,
-                                n_steps=n_steps, record_every=record_every, metrics=metrics)
+        return train_deep(regression_loss(Y), factors, step_size=step_size, n_steps=n_steps,
+                          record_every=record_every,
+                          metrics={"error": lambda W: torch.linalg.matrix_norm(W - Y) / Y_norm},
+                          singular_values=min(N_SINGULAR, n))
 
 
 # ---------------------------------------------------------------------------------------------
