@@ -221,3 +221,69 @@ def test_asymmetric_records_match_their_definitions(asym_problem):
                    for A, B in ((U0, V0), (U, V)))
     b0 = torch.linalg.matrix_norm(U0.transpose(-1, -2) @ U0 - V0.transpose(-1, -2) @ V0)
     torch.testing.assert_close(run.final("imbalance_bound"), b0 + 2 * 0.2 * (loss0 - loss), **TOL)
+
+
+def test_asymmetric_gd_is_symmetric_gd_on_the_lift_with_half_the_step(asym_problem):
+    # L(U, V) = ⅛‖B(WWᵀ) − B(W⋆W⋆ᵀ)‖² = ½ L_B(W) for every U, V, and ∇_W L = ½ ∇L_B(W):
+    # one step μ on (U, V) is one step μ/2 of symmetric sensing with the lifted operator B.
+    A = asym_problem.op.dense()
+    m = A.shape[0]
+    B = sym(A)
+    U, V = gaussian((6, 3), 20), gaussian((5, 3), 21)
+    W, _ = lift(U, V)
+    W_star, _ = lift(asym_problem.X, asym_problem.Y)
+    residual_b = (torch.einsum("kij,ij->k", B, W @ W.T - W_star @ W_star.T)) / math.sqrt(m)
+    loss, (g_u, g_v) = asymmetric_loss_and_grad(asym_problem.op, asym_problem.y)(U, V)
+    torch.testing.assert_close(loss, (residual_b**2).sum() / 8, **TOL)
+    grad_b = torch.einsum("k,kij->ij", residual_b, B) / math.sqrt(m) @ W  # ∇ of ¼‖·‖²
+    torch.testing.assert_close(torch.cat([g_u, g_v]), grad_b / 2, **TOL)
+    # the lifted operator is blind to the diagonal blocks
+    blocks = torch.block_diag(gaussian((6, 6), 22), gaussian((5, 5), 23))
+    assert float(torch.einsum("kij,ij->k", B, blocks).abs().max()) == 0.0
+
+
+class _Records(dict):
+    """A stand-in for a Trajectory: metric name -> (records, K) tensor."""
+
+
+def test_phase_boundaries_count_only_consecutive_iterations_in_the_band():
+    from beyondlazy.claims.chapter3 import longest_run, phase_boundaries
+
+    assert longest_run(torch.tensor([0, 1, 1, 0, 1, 1, 1, 0], dtype=torch.bool)) == (3, 4)
+    assert longest_run(torch.zeros(5, dtype=torch.bool)) == (0, -1)
+    T = 100
+    norm = torch.where(torch.arange(T) < 20, 0.01, 1.0).double()
+    test = torch.ones(T, dtype=torch.float64)
+    test[20:60] = torch.where(torch.arange(40) % 2 == 0, 0.45, 0.8)  # in, out, in, out …
+    test[60:] = 0.1 * 0.5 ** torch.arange(40, dtype=torch.float64)   # final descent
+    run = _Records(test_error=test[:, None], norm=norm[:, None])
+    phases = phase_boundaries(run)
+    assert phases["spectral_end"] == 20 and phases["descent_start"] == 60
+    assert phases["plateau_length"] == 1  # 20 iterations in the band, never two in a row
+    test[30:45] = 0.45
+    phases = phase_boundaries(_Records(test_error=test[:, None], norm=norm[:, None]))
+    assert (phases["plateau_length"], phases["plateau_start"]) == (15, 30)  # t = 30 … 44
+
+
+def test_training_plateau_share_and_fitted_exponent_against_closed_forms():
+    from beyondlazy.claims.chapter3 import fitted_exponent, training_plateau
+
+    steps = torch.arange(5, dtype=torch.float64)[:, None]
+    geometric = 0.1 ** steps          # records every 100 steps: each interval makes 1/4
+    flat = torch.cat([torch.ones(1, 1), torch.full((4, 1), 1e-3)]).double()
+    share = training_plateau(_Records(train_error=torch.cat([geometric, flat], 1)))
+    torch.testing.assert_close(share, torch.tensor([0.25, 0.0], dtype=torch.float64))
+    alphas = (1e-2, 1e-4, 1e-6, 1e-8)
+    gamma, se = fitted_exponent(alphas, [3 * a**1.25 for a in alphas])
+    assert math.isclose(gamma, 1.25, rel_tol=1e-12) and se < 1e-12
+    noisy = [3 * a**1.25 * f for a, f in zip(alphas, (1.1, 0.9, 1.1, 0.9))]
+    assert fitted_exponent(alphas, noisy)[1] > 0
+
+
+def test_balance_margin_skips_t0_and_turns_negative_on_a_violation():
+    from beyondlazy.claims.chapter3 import balance_margins
+
+    bound = torch.tensor([[1.0, 2.0], [1.5, 2.5], [2.0, 3.0]], dtype=torch.float64)
+    imbalance = torch.tensor([[1.0, 2.0], [1.2, 2.6], [1.0, 1.5]], dtype=torch.float64)
+    margins = balance_margins(_Records(imbalance=imbalance, imbalance_bound=bound))
+    torch.testing.assert_close(margins, torch.tensor([0.2, -0.1 / 2.5], dtype=torch.float64))
