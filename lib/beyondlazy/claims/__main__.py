@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..device import default_device, describe_device
 from ..scale import SCALES, current_scale
 from .registry import (
     all_claims, code_provenance, get_claim, result_path, result_status, run_claim,
@@ -158,20 +159,27 @@ def _eta(rest: list[tuple[str, int]], recorded: dict[str, float], timed: dict[st
 def _run_many(ids: list[str], seeds: tuple[int, ...], scale: str, args) -> int:
     folder = Path(args.save) if args.save else None
     code = {claim_id: code_provenance(claim_id) for claim_id in ids}  # the code as it is now
-    recorded: dict[str, float] = {}  # the longest recorded time of each claim (for the estimates)
+    # The longest recorded time of each claim on this kind of device (for the estimates: a GPU's
+    # time says little about a CPU's), and on any device (for --fastest-first).
+    recorded: dict[str, float] = {}
+    anywhere: dict[str, float] = {}
+    kind = describe_device(default_device()).split(" ")[0]
     todo: list[tuple[str, int]] = []
     skipped = 0
     for claim_id in ids:
         for seed in seeds:
             saved = _load(result_path(folder, claim_id, seed, scale)) if folder else None
             if saved is not None:
-                recorded[claim_id] = max(recorded.get(claim_id, 0.0), float(saved.get("seconds", 0.0)))
+                seconds = float(saved.get("seconds", 0.0))
+                anywhere[claim_id] = max(anywhere.get(claim_id, 0.0), seconds)
+                if str(saved.get("provenance", {}).get("device", "")).split(" ")[0] == kind:
+                    recorded[claim_id] = max(recorded.get(claim_id, 0.0), seconds)
                 if not args.force and result_status(saved, code[claim_id]["code"]).current:
                     skipped += 1
                     continue
             todo.append((claim_id, seed))
     if args.fastest_first:
-        todo.sort(key=lambda item: (recorded.get(item[0], float("inf")), ids.index(item[0]), item[1]))
+        todo.sort(key=lambda item: (anywhere.get(item[0], float("inf")), ids.index(item[0]), item[1]))
     total = len(todo) + skipped
     print(f"{len(todo)} run{'s' if len(todo) != 1 else ''} to do at the {scale} scale "
           f"({skipped} of {total} already current{' in ' + str(folder) if folder else ''})", flush=True)
