@@ -68,7 +68,7 @@ test-unit: $(INSTALLED) $(VENDORED)
 test-notebooks: $(INSTALLED)
 	rm -rf $(EXECUTED)
 	$(BIN)/python -m tools.stage $(EXECUTED)
-	cd $(EXECUTED) && $(CURDIR)/$(BIN)/python -m pytest -p no:cacheprovider --nbmake \
+	cd $(EXECUTED) && $(CURDIR)/$(BIN)/python -m pytest -p no:cacheprovider -p tools.kernel_encryption --nbmake \
 	    --nbmake-timeout=$(NBMAKE_TIMEOUT) --overwrite --junitxml=$(CURDIR)/$(RESULTS)/notebooks.xml \
 	    $$($(CURDIR)/$(BIN)/python -m tools.notebooks list --root .)
 
@@ -93,8 +93,9 @@ pdf: $(INSTALLED)
 	BEYONDLAZY_REQUIRE_PDF=1 $(BIN)/python -m pytest tests/test_pdf.py -p no:cacheprovider \
 	    --junitxml=$(RESULTS)/pdf.xml
 
+# Kernels encrypt their connection (see tools/kernel_encryption.py).
 lab: $(INSTALLED)
-	$(BIN)/jupyter lab chapters/
+	$(BIN)/jupyter lab --KernelManager.transport_encryption=auto chapters/
 
 claims: $(INSTALLED)
 	$(BIN)/python -m beyondlazy.claims list
