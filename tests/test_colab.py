@@ -72,6 +72,21 @@ def imports_of(path: Path) -> list[str]:
     return sorted(found)
 
 
+def build_requirements_installed() -> bool:
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    for line in tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]:
+        requirement = Requirement(line)
+        try:
+            if not requirement.specifier.contains(metadata.version(requirement.name), prereleases=True):
+                return False
+        except metadata.PackageNotFoundError:
+            return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     """The course library built once from this checkout (what the Colab switch installs)."""
@@ -80,7 +95,10 @@ def wheel(tmp_path_factory):
         (source / name).write_bytes((ROOT / name).read_bytes())
     subprocess.run(["cp", "-r", str(ROOT / "lib"), str(source / "lib")], check=True)
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+    # Build with the installed setuptools when it is recent enough (fast, offline); otherwise
+    # (a fresh Python 3.11 venv bundles setuptools 65) let pip fetch what pyproject.toml asks for.
+    isolation = ["--no-build-isolation"] if build_requirements_installed() else []
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", *isolation,
                     "-w", str(out), str(source)], check=True, timeout=300)
     (built,) = out.glob("beyondlazy-*.whl")
     return built
