@@ -169,7 +169,7 @@ def test_a_chapter_runs_clean_in_jupyterlab_and_its_explorer_responds(lab, tab):
     open_notebook(tab, lab, LAB_RUN)
     started = time.monotonic()
     tab.click('.lm-MenuBar-item:has-text("Run")')
-    tab.click('.lm-Menu-item[data-command="notebook:run-all-cells"]')
+    tab.click('.lm-Menu-item[data-command="runmenu:run-all"]')
     # Done when every code cell has an execution count and the kernel is idle.
     tab.wait_for_function("""() => {
         const prompts = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')];
