@@ -5,7 +5,8 @@
 #   make lab             open the notebooks in JupyterLab
 #   make claims          list the claims of the course
 #   make book-executed   build the website from the notebooks `make test` executed (CI)
-#   make check-site      open every page of the built website in headless Chromium
+#   make check-site      open every page of the built website, and the notebooks in JupyterLab,
+#                        in headless Chromium
 #   make pdf             print the built website as one PDF: _build/pdf/beyond-the-lazy-regime.pdf
 #   make fix-notebooks   rewrite the shared set-up cell, strip outputs (check-notebooks: check)
 #   make clean           remove _build/ (distclean: also .venv/)
@@ -82,6 +83,8 @@ book-executed: $(INSTALLED) $(VENDORED)
 	@echo "The course website is ready: open $(CURDIR)/$(BUILD)/html/index.html"
 
 # Needs Debian's chromium (apt-get install chromium); screenshots go to _build/screenshots/.
+# tests/site/test_lab.py also opens every chapter in JupyterLab and runs Chapter 3b there
+# (screenshots in _build/lab-screenshots/).
 check-site: $(INSTALLED)
 	BEYONDLAZY_REQUIRE_SITE=1 $(BIN)/python -m pytest tests/site -p no:cacheprovider \
 	    --junitxml=$(RESULTS)/site.xml
