@@ -7,7 +7,8 @@
 #   make paper-ledger    compute every claim at paper scale for seeds 0-2 into results/paper/
 #                        (resumable: results current for the code now are skipped)
 #   make book-executed   build the website from the notebooks `make test` executed (CI)
-#   make check-site      open every page of the built website in headless Chromium
+#   make check-site      open every page of the built website, and the notebooks in JupyterLab,
+#                        in headless Chromium
 #   make pdf             print the built website as one PDF: _build/pdf/beyond-the-lazy-regime.pdf
 #   make fix-notebooks   rewrite the shared set-up cell, strip outputs (check-notebooks: check)
 #   make clean           remove _build/ (distclean: also .venv/)
@@ -70,7 +71,7 @@ test-unit: $(INSTALLED) $(VENDORED)
 test-notebooks: $(INSTALLED)
 	rm -rf $(EXECUTED)
 	$(BIN)/python -m tools.stage $(EXECUTED)
-	cd $(EXECUTED) && $(CURDIR)/$(BIN)/python -m pytest -p no:cacheprovider --nbmake \
+	cd $(EXECUTED) && $(CURDIR)/$(BIN)/python -m pytest -p no:cacheprovider -p tools.kernel_encryption --nbmake \
 	    --nbmake-timeout=$(NBMAKE_TIMEOUT) --overwrite --junitxml=$(CURDIR)/$(RESULTS)/notebooks.xml \
 	    $$($(CURDIR)/$(BIN)/python -m tools.notebooks list --root .)
 
@@ -84,6 +85,8 @@ book-executed: $(INSTALLED) $(VENDORED)
 	@echo "The course website is ready: open $(CURDIR)/$(BUILD)/html/index.html"
 
 # Needs Debian's chromium (apt-get install chromium); screenshots go to _build/screenshots/.
+# tests/site/test_lab.py also opens every chapter in JupyterLab and runs Chapter 3b there
+# (screenshots in _build/lab-screenshots/).
 check-site: $(INSTALLED)
 	BEYONDLAZY_REQUIRE_SITE=1 $(BIN)/python -m pytest tests/site -p no:cacheprovider \
 	    --junitxml=$(RESULTS)/site.xml
@@ -95,8 +98,9 @@ pdf: $(INSTALLED)
 	BEYONDLAZY_REQUIRE_PDF=1 $(BIN)/python -m pytest tests/test_pdf.py -p no:cacheprovider \
 	    --junitxml=$(RESULTS)/pdf.xml
 
+# Kernels encrypt their connection (see tools/kernel_encryption.py).
 lab: $(INSTALLED)
-	$(BIN)/jupyter lab chapters/
+	$(BIN)/jupyter lab --KernelManager.transport_encryption=auto chapters/
 
 claims: $(INSTALLED)
 	$(BIN)/python -m beyondlazy.claims list

@@ -72,6 +72,21 @@ def imports_of(path: Path) -> list[str]:
     return sorted(found)
 
 
+def build_requirements_installed() -> bool:
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    for line in tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]:
+        requirement = Requirement(line)
+        try:
+            if not requirement.specifier.contains(metadata.version(requirement.name), prereleases=True):
+                return False
+        except metadata.PackageNotFoundError:
+            return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     """The course library built once from this checkout (what the Colab switch installs)."""
@@ -80,7 +95,10 @@ def wheel(tmp_path_factory):
         (source / name).write_bytes((ROOT / name).read_bytes())
     subprocess.run(["cp", "-r", str(ROOT / "lib"), str(source / "lib")], check=True)
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+    # Build with the installed setuptools when it is recent enough (fast, offline); otherwise
+    # (a fresh Python 3.11 venv bundles setuptools 65) let pip fetch what pyproject.toml asks for.
+    isolation = ["--no-build-isolation"] if build_requirements_installed() else []
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", *isolation,
                     "-w", str(out), str(source)], check=True, timeout=300)
     (built,) = out.glob("beyondlazy-*.whl")
     return built
@@ -167,3 +185,46 @@ def test_constraints_pin_everything_binder_and_make_install():
     if os.environ.get("CONSTRAINTS", "constraints.txt") == "constraints.txt":
         # The environment `make` installed with these constraints is the one they pin.
         assert {n: pins[n] for n in wanted} == wanted
+
+
+# --- Kernels: encrypted, so the build prints no "TCP without encryption" warning --------------
+
+def start_and_run(policy: str | None, tmp_path: Path) -> tuple[str, bool, str]:
+    """Start a python3 kernel, run one cell; return its status, whether keys were used, its log."""
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3", **({"transport_encryption": policy} if policy else {}))
+    log_path = tmp_path / f"kernel-{policy}.log"
+    with log_path.open("w") as log:
+        km.start_kernel(stderr=log, stdout=subprocess.DEVNULL)
+        try:
+            client = km.client()
+            client.start_channels()
+            client.wait_for_ready(timeout=120)
+            reply = client.execute_interactive("x = 6 * 7", timeout=120)
+            client.stop_channels()
+        finally:
+            km.shutdown_kernel(now=False)
+    return reply["content"]["status"], bool(km.get_connection_info().get("curve_publickey")), log_path.read_text()
+
+
+def test_book_and_nbmake_kernels_encrypt_their_connection_and_do_not_warn(tmp_path):
+    zmq = pytest.importorskip("zmq")
+    if not zmq.has("curve"):
+        pytest.skip("pyzmq without CurveZMQ: kernels cannot encrypt here")
+    # The oracle: without keys the kernel warns.
+    status, keys, log = start_and_run("disabled", tmp_path)
+    assert status == "ok" and not keys and "without encryption" in log
+    from tools import kernel_encryption
+
+    assert kernel_encryption.enable()
+    status, keys, log = start_and_run(None, tmp_path)  # the default, as nbmake and myst-nb use it
+    assert status == "ok" and keys and "without encryption" not in log, log
+
+
+def test_the_builds_load_the_kernel_encryption_default():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-p tools.kernel_encryption" in makefile  # nbmake in `make test`
+    assert "--KernelManager.transport_encryption=auto" in makefile  # `make lab`
+    config = notebooks.book_config()["sphinx"]["local_extensions"]
+    assert config.get("kernel_encryption") == "tools"  # the book build (myst-nb)

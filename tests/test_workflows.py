@@ -158,10 +158,17 @@ def test_makefile_takes_the_constraints_file_from_the_environment():
 
 
 def test_ci_container_runs_the_python_that_binder_runs():
-    image = load("ci.yml")["jobs"]["check"]["container"]
+    image = load("ci.yml")["jobs"]["check"]["container"]["image"]
     runtime = (ROOT / "runtime.txt").read_text().strip()
     assert re.fullmatch(r"python-3\.\d+", runtime), runtime
     assert image.startswith(f"python:{runtime.removeprefix('python-')}-"), (image, runtime)
-    assert load("weekly.yml")["jobs"]["newest"]["container"] == image
+    assert load("weekly.yml")["jobs"]["newest"]["container"]["image"] == image
     if os.environ.get("CI"):
         assert f"{sys.version_info.major}.{sys.version_info.minor}" == runtime.removeprefix("python-")
+
+
+def test_both_runs_take_torch_from_the_cpu_index_and_give_chromium_shared_memory():
+    for name, job in (("ci.yml", "check"), ("weekly.yml", "newest")):
+        job = load(name)["jobs"][job]
+        assert job["env"]["PIP_EXTRA_INDEX_URL"].endswith("/whl/cpu"), name
+        assert "--shm-size" in job["container"].get("options", ""), name
