@@ -8,8 +8,8 @@ notebooks, with its settings, workspaces and runtime files in that folder too.
   chapter with a live explorer (about 50 s of computing on 2 cores; running every chapter would
   add about 5 minutes to CI for no path the other chapters exercise differently). Its cells must
   finish without an error output, and moving the explorer's slider must redraw its figure.
-Screenshots go to _build/lab-screenshots/. Skipped without chromium or JupyterLab, except under
-`make check-site` (BEYONDLAZY_REQUIRE_SITE=1), where that is a failure.
+Screenshots go to _build/lab-screenshots/. Runs under `make check-site` (BEYONDLAZY_REQUIRE_SITE=1),
+where a missing chromium or JupyterLab is a failure, or with BEYONDLAZY_LAB=1; skipped otherwise.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ def missing(reason: str):
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server on 127.0.0.1 over copies of the notebooks: (base URL, token, folder)."""
+    if not (REQUIRE_SITE or os.environ.get("BEYONDLAZY_LAB") == "1"):
+        pytest.skip("the JupyterLab test runs under `make check-site` (or with BEYONDLAZY_LAB=1): minutes of work")
     if shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None:
         missing("JupyterLab is not installed: pip install -e '.[lab]'")
     home = tmp_path_factory.mktemp("lab")
