@@ -468,7 +468,11 @@ def train_deep(
         max_j ‖D_j(t) − D_j(0)‖ / (η² Σ_{s<t}(‖g_{j+1}(s)‖² + ‖g_j(s)‖²)), which the one-step
         identity keeps ≤ 1 (single step size only).
 
-    Returns the :class:`~beyondlazy.trajectory.Trajectory`; its ``params`` are the final factors.
+    Returns
+    -------
+    Trajectory
+        The record of the run (:class:`~beyondlazy.trajectory.Trajectory`); its ``params`` are
+        the final factors.
     """
     factors0 = _check_factors(factors0, "factors0")
     for j, Wj in enumerate(factors0):
