@@ -209,6 +209,37 @@ def test_a_batch_of_scales_equals_separate_runs(device):
         torch.testing.assert_close(batch.params[0][k], single.params[0], **TOL64)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_the_dense_jacobian_and_the_matrix_free_linearization_train_alike(device, symmetric):
+    # J_0 formed once (matrix products) against one jvp and one vjp a step (J_0 never formed)
+    model, theta0, task = small_problem("tanh", device=device, symmetric=symmetric)
+    kwargs = dict(X_test=task.X_test, y_test=task.y_test, n_steps=40, record_every=10,
+                  alpha=torch.tensor([0.5, 3.0], dtype=torch.float64, device=device),
+                  step_size=kernel_step_size(model, theta0, task.X), kernel_change=False)
+    dense = train_lazy(model, theta0, task.X, task.y, dense_jacobian=True, **kwargs)
+    free = train_lazy(model, theta0, task.X, task.y, dense_jacobian=False, **kwargs)
+    for name in ("lin_train_loss", "lin_test_loss", "gap", "loss"):
+        torch.testing.assert_close(dense[name], free[name], **TOL64)
+    torch.testing.assert_close(dense.params[1], free.params[1], **TOL64)
+    assert float((dense.params[1] - theta0).abs().max()) > 1e-3  # the linearization moved
+
+
+def test_the_automatic_choice_forms_the_jacobian_only_within_the_budget(monkeypatch):
+    import beyondlazy.lazy as lazy
+
+    model, theta0, task = small_problem("tanh")
+    calls = []
+    monkeypatch.setattr(lazy, "jacobian", lambda *a: calls.append(1) or jacobian(*a))
+    kwargs = dict(X_test=task.X_test, y_test=task.y_test, step_size=0.5, n_steps=2,
+                  kernel_change=False)
+    train_lazy(model, theta0, task.X, task.y, **kwargs)
+    assert len(calls) == 1  # 8 x 64 entries: formed
+    monkeypatch.setattr(lazy, "DENSE_JACOBIAN_BUDGET", 8 * theta0.numel() - 1)
+    train_lazy(model, theta0, task.X, task.y, **kwargs)
+    assert len(calls) == 1  # one entry over the budget: matrix-free
+
+
 def test_changes_start_at_zero_and_the_step_size_is_n_over_the_top_eigenvalue():
     model, theta0, task = small_problem("tanh")
     run = train_lazy(model, theta0, task.X, task.y, X_test=task.X_test, y_test=task.y_test,
@@ -243,6 +274,8 @@ def test_bad_arguments_raise_value_errors_naming_the_parameter():
         train_lazy(model, theta0[None, None], task.X, task.y, **kwargs)
     with pytest.raises(ValueError, match="^step_size must be a number"):
         train_lazy(model, theta0, task.X, task.y, **{**kwargs, "step_size": "big"})
+    with pytest.raises(ValueError, match="^dense_jacobian must be True, False or None"):
+        train_lazy(model, theta0, task.X, task.y, dense_jacobian="yes", **kwargs)
 
 
 def test_a_diverging_step_is_detected_not_recorded_as_nan():

@@ -19,6 +19,7 @@ import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from .plotting import course_style
 from .validation import check_int, check_positive
@@ -59,9 +60,11 @@ def precomputed_frames(
     The HTML holds every frame as a PNG: keep ``n_frames`` and ``dpi`` modest (a frame is
     typically 20–60 kB).
     """
+    import tempfile
+
     import matplotlib
     import matplotlib.pyplot as plt
-    from matplotlib.animation import FuncAnimation
+    from matplotlib.animation import HTMLWriter
 
     n_frames = check_int("n_frames", n_frames, minimum=1, maximum=200)
     interval_ms = check_int("interval_ms", interval_ms, minimum=1)
@@ -72,9 +75,21 @@ def precomputed_frames(
     with matplotlib.rc_context({**course_style(), "savefig.bbox": None,
                                 "animation.embed_limit": 60.0}):
         fig.set_dpi(dpi)
-        animation = FuncAnimation(fig, lambda i: update(i), frames=n_frames,
-                                  interval=interval_ms, blit=False, repeat=False)
-        player = animation.to_jshtml(default_mode="once")
+        # Lay the figure out once, on the first frame, then keep that layout: the frames do not
+        # jump, and each is drawn without re-solving the layout over every tick label.
+        update(0)
+        fig.canvas.draw()
+        fig.set_layout_engine("none")
+        # matplotlib's HTML player, fed one drawing per frame (an animation object would draw
+        # each frame twice: once to show it, once to save it).
+        writer = HTMLWriter(fps=1000 / interval_ms, embed_frames=True, default_mode="once")
+        with tempfile.TemporaryDirectory() as folder:
+            page = Path(folder) / "player.html"
+            with writer.saving(fig, str(page), dpi):
+                for i in range(n_frames):
+                    update(i)
+                    writer.grab_frame()
+            player = page.read_text()
     plt.close(fig)
     # matplotlib's player links Font Awesome 4 from a CDN for its button icons; the course's
     # website must not fetch anything, and its theme already serves Font Awesome (whose "fa"

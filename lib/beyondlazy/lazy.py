@@ -37,9 +37,12 @@ metric              definition (predictions are α h, on the training points unl
                     against its linearization, each after t steps
 ==================  ========================================================================
 
-The linearized model is trained with its hand-derived gradient (1/(nα)) J_0ᵀ(α h_lin − y): one
-Jacobian–vector product (``torch.func.linearize``, forward mode) and one vector–Jacobian product
-(``torch.func.vjp``, reverse mode) at θ_0 per step, both built once; J_0 is never formed.
+The linearized model is trained with its hand-derived gradient (1/(nα)) J_0ᵀ(α h_lin − y). When
+the K training Jacobians J_0 (K × n × p numbers) fit in a budget of 2²⁴ entries, they are formed
+once and every step is two matrix products; otherwise each step costs one Jacobian–vector product
+(``torch.func.jvp``, forward mode) and one vector–Jacobian product (``torch.func.vjp``, reverse
+mode) at θ_0, and J_0 is never formed. The two ways agree to rounding (``dense_jacobian`` picks one;
+a test compares them). Test-set predictions of the linearization always use the forward product.
 
 The teacher–student task of :func:`relu_teacher_task` is that of Chizat et al.'s experiment on
 the test loss against the initialization scale τ: inputs uniform on the sphere, labels from a
@@ -63,12 +66,14 @@ import torch
 
 from . import rng
 from .gd import gradient_descent
+from .jacobian import jacobian
 from .networks import sphere_inputs
 from .ntk import empirical_ntk
 from .trajectory import Trajectory
 from .validation import check_finite, check_int, check_same_device, check_shape
 
 __all__ = [
+    "DENSE_JACOBIAN_BUDGET",
     "TeacherTask",
     "centered",
     "kernel_step_size",
@@ -79,6 +84,10 @@ __all__ = [
 ]
 
 Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+#: The most entries K·n·p of the training Jacobians that :func:`train_lazy` forms by default
+#: (2²⁴: 134 MB in float64); beyond it the linearization runs on Jacobian–vector products.
+DENSE_JACOBIAN_BUDGET = 2**24
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,6 +177,7 @@ def train_lazy(
     step_size: float | torch.Tensor, n_steps: int, record_every: int = 1,
     tol: float | None = None, linearization: bool = True, kernel_change: bool = True,
     on_divergence: str = "raise", kernel: Model | None = None,
+    dense_jacobian: bool | None = None,
 ) -> Trajectory:
     """Gradient descent on F_α(θ) = R(α h(θ))/α², for the model and (optionally) its linearization.
 
@@ -199,6 +209,11 @@ def train_lazy(
         ``functools.partial(network_ntk, net)`` (:func:`~beyondlazy.ntk.network_ntk`, a closed
         form that forms no n × p Jacobian); defaults to :func:`~beyondlazy.ntk.empirical_ntk`
         of ``model``.
+    dense_jacobian : bool, optional
+        How the linearization is trained: ``True`` forms the K training Jacobians J_0 once (two
+        matrix products a step), ``False`` uses one ``jvp`` and one ``vjp`` a step and never
+        forms J_0. The default forms them when K·n·p <= :data:`DENSE_JACOBIAN_BUDGET`. The two
+        agree to rounding; the dense one is several times faster on small problems.
 
     Returns
     -------
@@ -217,6 +232,9 @@ def train_lazy(
     check_same_device(theta0=theta0, X=X, y=y, X_test=X_test, y_test=y_test)
     if theta0.ndim not in (1, 2):
         raise ValueError(f"theta0 must have shape (p,) or (K, p); got {tuple(theta0.shape)}")
+    if dense_jacobian not in (None, True, False):
+        raise ValueError(f"dense_jacobian must be True, False or None (automatic); got "
+                         f"{dense_jacobian!r}")
     single = theta0.ndim == 1 and not (isinstance(alpha, torch.Tensor) and alpha.ndim == 1) \
         and not (isinstance(step_size, torch.Tensor) and step_size.ndim == 1)
     if theta0.ndim == 2:
@@ -250,14 +268,25 @@ def train_lazy(
         # one ``jvp`` at θ_0 per call (tracing it once with ``torch.func.linearize`` costs more
         # than the few hundred calls of a run); J_0ᵀ r reuses the pullback built once at θ_0.
         h0_train, h0_test = h(theta0, X), h(theta0, X_test)
-
-        def push_train(delta):
-            return torch.func.jvp(lambda th: h(th, X), (theta0,), (delta,))[1]
+        if dense_jacobian is None:
+            dense_jacobian = K * n * theta0.shape[1] <= DENSE_JACOBIAN_BUDGET
 
         def push_test(delta):
             return torch.func.jvp(lambda th: h(th, X_test), (theta0,), (delta,))[1]
 
-        _, pull_back = torch.func.vjp(lambda th: h(th, X), theta0)
+        if dense_jacobian:  # J_0 of every run, (K, n, p): J_0 δ and J_0ᵀ r are matrix products
+            J0 = torch.stack([jacobian(model, theta0[k], X) for k in range(K)])
+
+            def push_train(delta):
+                return torch.einsum("knp,kp->kn", J0, delta)
+
+            def pull_back(r):
+                return (torch.einsum("knp,kn->kp", J0, r),)
+        else:
+            def push_train(delta):
+                return torch.func.jvp(lambda th: h(th, X), (theta0,), (delta,))[1]
+
+            _, pull_back = torch.func.vjp(lambda th: h(th, X), theta0)
 
     def linear_predictions(theta_lin: torch.Tensor, test: bool = False) -> torch.Tensor:
         """α h_lin(θ) = α (h(θ_0) + J_0 (θ − θ_0)) for each run: (K, p) -> (K, n)."""
