@@ -61,6 +61,7 @@ book: $(INSTALLED) $(VENDORED)
 
 test: test-unit test-notebooks
 	@$(BIN)/python -m tools.test_summary $(RESULTS)/unit.xml $(RESULTS)/notebooks.xml
+	@$(BIN)/python -m tools.notebook_times $(RESULTS)/notebooks.xml
 
 # Unit tests, the book's conventions, and every claim (results saved for the claims ledger).
 test-unit: $(INSTALLED) $(VENDORED)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools import bookcache, notebooks, stage, test_summary, vendor_js
+from tools import bookcache, notebook_times, notebooks, stage, test_summary, vendor_js
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -226,8 +226,10 @@ def test_chapter_has_exercises_a_self_checking_coding_exercise_and_a_study_time(
     nb = json.loads(path.read_text())
     header = notebooks.source(nb["cells"][0])
     assert re.search(r"study time", header, flags=re.I), "the header states an estimated study time"
-    assert re.search(r"\brun(s|ning)?\b|computation", header, flags=re.I), \
-        "… including the notebook's run time"
+    stated = notebook_times.stated_seconds(path)
+    assert stated is not None, "the header states the run time as 'the notebook runs in about N s " \
+        "on 2 CPU cores'"
+    assert stated <= notebook_times.BUDGET_S, f"a notebook runs in at most {notebook_times.BUDGET_S} s"
     assert "Learning objectives" in text and "Prerequisites" in text
     headings = re.findall(r"^## (.+)$", text, flags=re.M)
     assert headings[-1].strip() == "Summary"
@@ -290,3 +292,22 @@ def test_talk_map_cites_only_registered_claims_and_existing_pages():
     for target in re.findall(r"\{doc\}`(?:[^<`]*<)?([^>`]+)>?`", text):
         assert any((ROOT / f"{target}{ext}").exists() for ext in (".md", ".ipynb")), target
     assert "talk-map" in notebooks.toc_files()
+
+
+def test_the_run_time_report_reads_nbmakes_junit_and_flags_what_to_update(tmp_path, capsys):
+    report = tmp_path / "notebooks.xml"
+    first, second = NOTEBOOKS[0].stem, NOTEBOOKS[1].stem
+    report.write_text(
+        '<testsuites><testsuite tests="2">'
+        f'<testcase classname="chapters.{first}" name="chapters/{first}.ipynb" time="12.5"/>'
+        f'<testcase classname="chapters.{second}" name="chapters/{second}.ipynb" time="75.0"/>'
+        "</testsuite></testsuites>")
+    assert notebook_times.measured_seconds(report) == {first: 12.5, second: 75.0}
+    assert notebook_times.verdict(75.0, 40) == "over the 60 s budget"
+    assert notebook_times.verdict(30.0, 40) == "ok"
+    assert notebook_times.verdict(12.5, 40) == "the header says about 40 s: update it"
+    assert notebook_times.verdict(12.5, None) == "the header states no run time"
+    assert notebook_times.main([str(report)]) == 0
+    out = capsys.readouterr().out
+    assert f"{second}" in out and "over the 60 s budget" in out
+    assert out.count("not in the report") == len(NOTEBOOKS) - 2

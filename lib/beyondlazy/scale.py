@@ -3,8 +3,8 @@
 Every experiment of the course has two sizes:
 
 ``default``
-    a laptop CPU runs it in seconds (at most 60 s a claim, 90 s a notebook); the website and CI
-    show this scale;
+    a laptop CPU runs it in seconds (at most 60 s a claim or a notebook on 2 CPU cores); the
+    website and CI show this scale;
 ``paper``
     the dimensions used in the papers, meant for a GPU.
 
