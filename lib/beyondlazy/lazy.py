@@ -263,10 +263,11 @@ def train_lazy(
 
     y_norm_test = torch.linalg.vector_norm(y_test)
     if linearization:
-        # J_0 δ (forward mode) and J_0ᵀ r (reverse mode) for every run at once: the runs are
-        # independent, so the products of the batched model are the per-run products. J_0 δ is
-        # one ``jvp`` at θ_0 per call (tracing it once with ``torch.func.linearize`` costs more
-        # than the few hundred calls of a run); J_0ᵀ r reuses the pullback built once at θ_0.
+        # J_0 δ and J_0ᵀ r for every run at once: the runs are independent, so the products of
+        # the batched model are the per-run products. Dense: two batched matrix products with
+        # the K Jacobians formed once. Matrix-free (and always for the test set): J_0 δ is one
+        # ``jvp`` at θ_0 per call (tracing it once with ``torch.func.linearize`` costs more than
+        # the few hundred calls of a run); J_0ᵀ r reuses the pullback built once at θ_0.
         h0_train, h0_test = h(theta0, X), h(theta0, X_test)
         if dense_jacobian is None:
             dense_jacobian = K * n * theta0.shape[1] <= DENSE_JACOBIAN_BUDGET
