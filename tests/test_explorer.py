@@ -30,6 +30,27 @@ def test_player_holds_one_image_per_frame_and_draws_each_frame():
     assert "<input" in frames.html and "range" in frames.html  # the slider
 
 
+def test_player_draws_each_frame_once():
+    """One drawing lays the figure out, then one per frame (savefig with a layout engine set
+    would draw each frame twice)."""
+    from matplotlib.lines import Line2D
+
+    class CountedLine(Line2D):
+        draws = 0
+
+        def draw(self, renderer):
+            CountedLine.draws += 1
+            super().draw(renderer)
+
+    fig, axes = subplots(1, width=2.0, height=1.5)
+    line = CountedLine([0, 1], [0, 0])
+    axes[0, 0].add_line(line)
+    frames = precomputed_frames(fig, lambda i: line.set_ydata([0, i]), 5,
+                                alt="a line tilting up frame by frame", dpi=30)
+    assert count_frames(frames.html) == 5
+    assert CountedLine.draws == 1 + 5
+
+
 def test_player_html_carries_the_description():
     frames, _ = small_player(2)
     page = frames._repr_html_()

@@ -79,7 +79,15 @@ def precomputed_frames(
         # jump, and each is drawn without re-solving the layout over every tick label.
         update(0)
         fig.canvas.draw()
-        fig.set_layout_engine("none")
+    # Then remove the layout engine (the axes keep the positions it gave them): with any engine
+    # set, even the inert "none", savefig draws a frame twice, once to lay it out and once to
+    # print it. set_layout_engine(None) removes it only where rcParams ask for no layout.
+    with matplotlib.rc_context({"figure.autolayout": False,
+                                "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)
+    with matplotlib.rc_context({**course_style(), "savefig.bbox": None,
+                                "figure.constrained_layout.use": False,
+                                "animation.embed_limit": 60.0}):
         # matplotlib's HTML player, fed one drawing per frame (an animation object would draw
         # each frame twice: once to show it, once to save it).
         writer = HTMLWriter(fps=1000 / interval_ms, embed_frames=True, default_mode="once")
