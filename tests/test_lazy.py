@@ -2,8 +2,9 @@
 
 Oracles: a model that is linear in θ (its linearization is itself), autograd through
 :func:`beyondlazy.jacobian.linearize` for the hand-derived gradient of the linearized model,
-finite differences for the network's gradient, the α-independence of the linearized dynamics in
-function space, and separate runs for a batched one.
+gradient descent on the parameters of the linearized model with J_0 formed (for the kernel form
+that train_lazy runs), finite differences for the network's gradient, the α-independence of the
+linearized dynamics in function space, and separate runs for a batched one.
 """
 
 from __future__ import annotations
@@ -209,35 +210,62 @@ def test_a_batch_of_scales_equals_separate_runs(device):
         torch.testing.assert_close(batch.params[0][k], single.params[0], **TOL64)
 
 
+def linearization_in_parameter_space(model, theta0, task, alphas, etas, n_steps):
+    """A second implementation: gradient descent on θ for R(α h_lin(θ))/α², with J_0 formed.
+
+    Returns (θ^lin_T, the test predictions α h_lin(θ^lin_t) of every step), one run per α.
+    """
+    n = task.X.shape[0]
+    J0, J0_test = jacobian(model, theta0, task.X), jacobian(model, theta0, task.X_test)
+    h0, h0_test = model(theta0, task.X), model(theta0, task.X_test)
+    finals, test_predictions = [], []
+    for alpha, eta in zip(alphas, etas):
+        theta, path = theta0.clone(), []
+        for t in range(n_steps + 1):
+            path.append(alpha * (h0_test + J0_test @ (theta - theta0)))
+            if t < n_steps:
+                f = alpha * (h0 + J0 @ (theta - theta0))
+                theta = theta - eta * J0.T @ (f - task.y) / (n * alpha)
+        finals.append(theta)
+        test_predictions.append(torch.stack(path))
+    return torch.stack(finals), torch.stack(test_predictions, dim=1)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("symmetric", [True, False])
-def test_the_dense_jacobian_and_the_matrix_free_linearization_train_alike(device, symmetric):
-    # J_0 formed once (matrix products) against one jvp and one vjp a step (J_0 never formed)
+def test_the_kernel_form_of_the_linearization_equals_gradient_descent_on_its_parameters(
+        device, symmetric):
+    # train_lazy trains θ_0 + J_0ᵀ b with the n × n kernel; the oracle trains θ with J_0
     model, theta0, task = small_problem("tanh", device=device, symmetric=symmetric)
-    kwargs = dict(X_test=task.X_test, y_test=task.y_test, n_steps=40, record_every=10,
-                  alpha=torch.tensor([0.5, 3.0], dtype=torch.float64, device=device),
-                  step_size=kernel_step_size(model, theta0, task.X), kernel_change=False)
-    dense = train_lazy(model, theta0, task.X, task.y, dense_jacobian=True, **kwargs)
-    free = train_lazy(model, theta0, task.X, task.y, dense_jacobian=False, **kwargs)
-    for name in ("lin_train_loss", "lin_test_loss", "gap", "loss"):
-        torch.testing.assert_close(dense[name], free[name], **TOL64)
-    torch.testing.assert_close(dense.params[1], free.params[1], **TOL64)
-    assert float((dense.params[1] - theta0).abs().max()) > 1e-3  # the linearization moved
+    alphas = torch.tensor([0.5, 3.0], dtype=torch.float64, device=device)
+    etas = torch.tensor([0.9, 0.6], dtype=torch.float64, device=device) * kernel_step_size(
+        model, theta0, task.X)
+    run = train_lazy(model, theta0, task.X, task.y, X_test=task.X_test, y_test=task.y_test,
+                     alpha=alphas, step_size=etas, n_steps=40, kernel_change=False)
+    theta_lin, test_predictions = linearization_in_parameter_space(
+        model, theta0, task, alphas, etas, 40)
+    torch.testing.assert_close(run.params[1], theta_lin, **TOL64)
+    expected = 0.5 * ((test_predictions - task.y_test) ** 2).mean(-1)
+    torch.testing.assert_close(run["lin_test_loss"], expected, **TOL64)
+    assert float((theta_lin - theta0).abs().max()) > 1e-3  # the linearization moved
 
 
-def test_the_automatic_choice_forms_the_jacobian_only_within_the_budget(monkeypatch):
+def test_the_default_kernel_forms_no_jacobian_beyond_the_budget(monkeypatch):
     import beyondlazy.lazy as lazy
 
     model, theta0, task = small_problem("tanh")
-    calls = []
-    monkeypatch.setattr(lazy, "jacobian", lambda *a: calls.append(1) or jacobian(*a))
-    kwargs = dict(X_test=task.X_test, y_test=task.y_test, step_size=0.5, n_steps=2,
-                  kernel_change=False)
-    train_lazy(model, theta0, task.X, task.y, **kwargs)
-    assert len(calls) == 1  # 8 x 64 entries: formed
-    monkeypatch.setattr(lazy, "DENSE_JACOBIAN_BUDGET", 8 * theta0.numel() - 1)
-    train_lazy(model, theta0, task.X, task.y, **kwargs)
-    assert len(calls) == 1  # one entry over the budget: matrix-free
+    kwargs = dict(X_test=task.X_test, y_test=task.y_test, step_size=0.5, n_steps=5)
+    formed = train_lazy(model, theta0, task.X, task.y, **kwargs)
+
+    def forms_a_jacobian(*args):
+        raise AssertionError("empirical_ntk forms the Jacobian")
+
+    monkeypatch.setattr(lazy, "empirical_ntk", forms_a_jacobian)
+    # the test Jacobian (10 x 64 entries) is one entry over the budget: Jacobian products only
+    monkeypatch.setattr(lazy, "DENSE_JACOBIAN_BUDGET", 10 * theta0.numel() - 1)
+    products = train_lazy(model, theta0, task.X, task.y, **kwargs)
+    for name in ("gap", "lin_test_loss", "kernel_change"):
+        torch.testing.assert_close(products[name], formed[name], **TOL64)
 
 
 def test_changes_start_at_zero_and_the_step_size_is_n_over_the_top_eigenvalue():
@@ -274,8 +302,6 @@ def test_bad_arguments_raise_value_errors_naming_the_parameter():
         train_lazy(model, theta0[None, None], task.X, task.y, **kwargs)
     with pytest.raises(ValueError, match="^step_size must be a number"):
         train_lazy(model, theta0, task.X, task.y, **{**kwargs, "step_size": "big"})
-    with pytest.raises(ValueError, match="^dense_jacobian must be True, False or None"):
-        train_lazy(model, theta0, task.X, task.y, dense_jacobian="yes", **kwargs)
 
 
 def test_a_diverging_step_is_detected_not_recorded_as_nan():

@@ -37,12 +37,15 @@ metric              definition (predictions are α h, on the training points unl
                     against its linearization, each after t steps
 ==================  ========================================================================
 
-The linearized model is trained with its hand-derived gradient (1/(nα)) J_0ᵀ(α h_lin − y). When
-the K training Jacobians J_0 (K × n × p numbers) fit in a budget of 2²⁴ entries, they are formed
-once and every step is two matrix products; otherwise each step costs one Jacobian–vector product
-(``torch.func.jvp``, forward mode) and one vector–Jacobian product (``torch.func.vjp``, reverse
-mode) at θ_0, and J_0 is never formed. The two ways agree to rounding (``dense_jacobian`` picks one;
-a test compares them). Test-set predictions of the linearization always use the forward product.
+The linearized model is trained in function space. Its gradient (1/(nα)) J_0ᵀ(α h_lin − y) is
+J_0ᵀ times n numbers, so gradient descent from θ_0 keeps θ^lin_t = θ_0 + J_0ᵀ b_t with b_t ∈ R^n:
+
+    b_{t+1} = b_t − η (α h_lin(θ^lin_t) − y)/(nα),     α h_lin(θ^lin_t) = α (h(θ_0) + K_0 b_t),
+
+and on test points α (h(θ_0; X_test) + K_0(X_test, X) b_t). This is kernel gradient descent with
+the empirical NTK: a step costs an n × n product instead of passes through the p parameters, and
+θ^lin_T = θ_0 + J_0ᵀ b_T takes one vector–Jacobian product at the end. A test checks it against
+gradient descent on the parameters of the linearized model.
 
 The teacher–student task of :func:`relu_teacher_task` is that of Chizat et al.'s experiment on
 the test loss against the initialization scale τ: inputs uniform on the sphere, labels from a
@@ -66,9 +69,8 @@ import torch
 
 from . import rng
 from .gd import gradient_descent
-from .jacobian import jacobian
 from .networks import sphere_inputs
-from .ntk import empirical_ntk
+from .ntk import empirical_ntk, empirical_ntk_products
 from .trajectory import Trajectory
 from .validation import check_finite, check_int, check_same_device, check_shape
 
@@ -85,8 +87,9 @@ __all__ = [
 
 Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-#: The most entries K·n·p of the training Jacobians that :func:`train_lazy` forms by default
-#: (2²⁴: 134 MB in float64); beyond it the linearization runs on Jacobian–vector products.
+#: The most entries of one Jacobian (n·p or n_test·p) that :func:`train_lazy` forms for its default
+#: kernel (2²⁴: 134 MB in float64); beyond it the kernel is built from Jacobian products
+#: (:func:`~beyondlazy.ntk.empirical_ntk_products`) and no Jacobian is formed.
 DENSE_JACOBIAN_BUDGET = 2**24
 
 
@@ -176,8 +179,7 @@ def train_lazy(
     X_test: torch.Tensor, y_test: torch.Tensor, alpha: float | torch.Tensor = 1.0,
     step_size: float | torch.Tensor, n_steps: int, record_every: int = 1,
     tol: float | None = None, linearization: bool = True, kernel_change: bool = True,
-    on_divergence: str = "raise", kernel: Model | None = None,
-    dense_jacobian: bool | None = None,
+    on_divergence: str = "raise", kernel: Callable[..., torch.Tensor] | None = None,
 ) -> Trajectory:
     """Gradient descent on F_α(θ) = R(α h(θ))/α², for the model and (optionally) its linearization.
 
@@ -202,18 +204,15 @@ def train_lazy(
     linearization : bool
         Whether to train the linearized model too (params then hold (θ_T, θ^lin_T)).
     kernel_change : bool
-        Whether to record ``kernel_change`` (one Jacobian per run and record, unless ``kernel``
-        is given).
+        Whether to record ``kernel_change`` (one kernel per run and record).
     kernel : callable, optional
-        ``kernel(theta, X)`` = J(θ)J(θ)ᵀ on inputs X for one θ of shape (p,), e.g.
+        ``kernel(theta, X1, X2=None)`` = J_θ(X1)J_θ(X2)ᵀ for one θ of shape (p,), e.g.
         ``functools.partial(network_ntk, net)`` (:func:`~beyondlazy.ntk.network_ntk`, a closed
-        form that forms no n × p Jacobian); defaults to :func:`~beyondlazy.ntk.empirical_ntk`
-        of ``model``.
-    dense_jacobian : bool, optional
-        How the linearization is trained: ``True`` forms the K training Jacobians J_0 once (two
-        matrix products a step), ``False`` uses one ``jvp`` and one ``vjp`` a step and never
-        forms J_0. The default forms them when K·n·p <= :data:`DENSE_JACOBIAN_BUDGET`. The two
-        agree to rounding; the dense one is several times faster on small problems.
+        form that forms no Jacobian). It gives K_0 and K_0(X_test, X) for the linearization
+        (once per distinct θ_0) and K_t for ``kernel_change``. Defaults to
+        :func:`~beyondlazy.ntk.empirical_ntk` of ``model``, or to
+        :func:`~beyondlazy.ntk.empirical_ntk_products` when a Jacobian would have more than
+        :data:`DENSE_JACOBIAN_BUDGET` entries.
 
     Returns
     -------
@@ -232,9 +231,7 @@ def train_lazy(
     check_same_device(theta0=theta0, X=X, y=y, X_test=X_test, y_test=y_test)
     if theta0.ndim not in (1, 2):
         raise ValueError(f"theta0 must have shape (p,) or (K, p); got {tuple(theta0.shape)}")
-    if dense_jacobian not in (None, True, False):
-        raise ValueError(f"dense_jacobian must be True, False or None (automatic); got "
-                         f"{dense_jacobian!r}")
+    shared = theta0.ndim == 1  # one θ_0 for every run: one kernel serves them all
     single = theta0.ndim == 1 and not (isinstance(alpha, torch.Tensor) and alpha.ndim == 1) \
         and not (isinstance(step_size, torch.Tensor) and step_size.ndim == 1)
     if theta0.ndim == 2:
@@ -262,47 +259,41 @@ def train_lazy(
         return loss.detach(), grad
 
     y_norm_test = torch.linalg.vector_norm(y_test)
-    if linearization:
-        # J_0 δ and J_0ᵀ r for every run at once: the runs are independent, so the products of
-        # the batched model are the per-run products. Dense: two batched matrix products with
-        # the K Jacobians formed once. Matrix-free (and always for the test set): J_0 δ is one
-        # ``jvp`` at θ_0 per call (tracing it once with ``torch.func.linearize`` costs more than
-        # the few hundred calls of a run); J_0ᵀ r reuses the pullback built once at θ_0.
-        h0_train, h0_test = h(theta0, X), h(theta0, X_test)
-        if dense_jacobian is None:
-            dense_jacobian = K * n * theta0.shape[1] <= DENSE_JACOBIAN_BUDGET
-
-        def push_test(delta):
-            return torch.func.jvp(lambda th: h(th, X_test), (theta0,), (delta,))[1]
-
-        if dense_jacobian:  # J_0 of every run, (K, n, p): J_0 δ and J_0ᵀ r are matrix products
-            J0 = torch.stack([jacobian(model, theta0[k], X) for k in range(K)])
-
-            def push_train(delta):
-                return torch.einsum("knp,kp->kn", J0, delta)
-
-            def pull_back(r):
-                return (torch.einsum("knp,kn->kp", J0, r),)
+    if kernel is None:
+        p = theta0.shape[1]
+        if max(n, X_test.shape[0]) * p <= DENSE_JACOBIAN_BUDGET:
+            def kernel(theta, X1, X2=None):
+                return empirical_ntk(model, theta, X1, X2)
         else:
-            def push_train(delta):
-                return torch.func.jvp(lambda th: h(th, X), (theta0,), (delta,))[1]
+            def kernel(theta, X1, X2=None):
+                return empirical_ntk_products(model, theta, X1, X2)
 
-            _, pull_back = torch.func.vjp(lambda th: h(th, X), theta0)
+    def at_init(*inputs) -> torch.Tensor:
+        """The kernel at θ_0 of every run, shape (K, ·, ·): computed once when θ_0 is shared."""
+        if shared:
+            return kernel(theta0[0], *inputs).expand(K, -1, -1)
+        return torch.stack([kernel(theta0[k], *inputs) for k in range(K)])
 
-    def linear_predictions(theta_lin: torch.Tensor, test: bool = False) -> torch.Tensor:
-        """α h_lin(θ) = α (h(θ_0) + J_0 (θ − θ_0)) for each run: (K, p) -> (K, n)."""
+    K0 = at_init(X) if (linearization or kernel_change) else None
+    if linearization:
+        # θ^lin = θ_0 + J_0ᵀ b: the linearization's predictions are h(θ_0) + K_0 b on the
+        # training points and h(θ_0; X_test) + K_0(X_test, X) b on the test points.
+        h0_train, h0_test = h(theta0, X), h(theta0, X_test)
+        K0_test = at_init(X_test, X)
+
+    def linear_predictions(b: torch.Tensor, test: bool = False) -> torch.Tensor:
+        """α h_lin(θ_0 + J_0ᵀ b) for each run: (K, n) -> (K, n) or (K, n_test)."""
         if test:
-            return a[:, None] * (h0_test + push_test(theta_lin - theta0))
-        return a[:, None] * (h0_train + push_train(theta_lin - theta0))
+            return a[:, None] * (h0_test + (K0_test @ b[..., None])[..., 0])
+        return a[:, None] * (h0_train + (K0 @ b[..., None])[..., 0])
 
-    def loss_and_grad(theta, theta_lin=None):
+    def loss_and_grad(theta, b=None):
         loss, grad = network_loss_and_grad(theta)
-        if theta_lin is None:
+        if b is None:
             return loss, (grad,)
-        f_lin = linear_predictions(theta_lin)
-        (grad_lin,) = pull_back((f_lin - y) / (n * a[:, None]))
+        f_lin = linear_predictions(b)
         # the loop watches the sum for divergence: either run blowing up stops (or flags) both
-        return loss + risk(f_lin, y) / a**2, (grad, grad_lin)
+        return loss + risk(f_lin, y) / a**2, (grad, (f_lin - y) / (n * a[:, None]))
 
     def net(theta, test=False):
         return a[:, None] * h(theta, X_test if test else X)
@@ -317,28 +308,25 @@ def train_lazy(
                                             / theta0_norm),
     }
     if kernel_change:
-        if kernel is None:
-            def kernel(theta, inputs):
-                return empirical_ntk(model, theta, inputs)
-
-        K0 = [kernel(theta0[k], X) for k in range(K)]
-
         def kernel_metric(theta, *rest):
             return torch.stack([torch.linalg.matrix_norm(kernel(theta[k], X) - K0[k])
                                 / torch.linalg.matrix_norm(K0[k]) for k in range(K)])
 
         metrics["kernel_change"] = kernel_metric
     if linearization:
-        metrics["lin_train_loss"] = lambda th, th_lin: risk(linear_predictions(th_lin), y)
-        metrics["lin_test_loss"] = lambda th, th_lin: risk(linear_predictions(th_lin, True),
-                                                           y_test)
-        metrics["gap"] = lambda th, th_lin: torch.linalg.vector_norm(
-            net(th, True) - linear_predictions(th_lin, True), dim=1) / y_norm_test
-    params = (theta0, theta0.clone()) if linearization else (theta0,)
+        metrics["lin_train_loss"] = lambda th, b: risk(linear_predictions(b), y)
+        metrics["lin_test_loss"] = lambda th, b: risk(linear_predictions(b, True), y_test)
+        metrics["gap"] = lambda th, b: torch.linalg.vector_norm(
+            net(th, True) - linear_predictions(b, True), dim=1) / y_norm_test
+    params = (theta0, theta0.new_zeros(K, n)) if linearization else (theta0,)
     trajectory = gradient_descent(
         loss_and_grad, params, step_size=eta, n_steps=n_steps, record_every=record_every,
         metrics=metrics, tol=tol, tol_metric="residual", batched=True,
         on_divergence=on_divergence)
+    if linearization:  # θ^lin_T = θ_0 + J_0ᵀ b_T, one vector–Jacobian product for every run
+        theta_T, b_T = trajectory.params
+        _, pull_back = torch.func.vjp(lambda th: h(th, X), theta0)
+        trajectory = replace(trajectory, params=(theta_T, theta0 + pull_back(b_T)[0]))
     if not single:
         return trajectory if linearization else replace(trajectory, params=trajectory.params[0])
     return Trajectory(
