@@ -51,6 +51,24 @@ def test_player_draws_each_frame_once():
     assert CountedLine.draws == 1 + 5
 
 
+def test_frames_keep_the_first_frames_layout_when_tick_labels_widen():
+    """The axis labels and the title stay where frame 0 put them, so the frames do not jump."""
+    fig, axes = subplots(1, width=2.5, height=1.8)
+    ax = axes[0, 0]
+    (line,) = ax.plot([0, 1], [0, 1])
+    ax.set(ylabel="value", title="growing")
+    seen = []
+
+    def update(i):  # the y range grows by 10⁴ a frame: the tick labels get wider
+        seen.append((ax.yaxis.label.get_window_extent().x0, ax.title.get_window_extent().y0))
+        line.set_ydata([0, 10.0 ** (4 * i)])
+        ax.set_ylim(0, 10.0 ** (4 * i))
+
+    precomputed_frames(fig, update, 4, alt="a line whose range grows frame by frame", dpi=40)
+    drawn = seen[2:]  # positions as drawn by frames 0, 1 and 2
+    assert all(position == drawn[0] for position in drawn), drawn
+
+
 def test_player_html_carries_the_description():
     frames, _ = small_player(2)
     page = frames._repr_html_()
